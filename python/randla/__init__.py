@@ -1,0 +1,32 @@
+"""randla: fast randomized and structured numerical linear algebra.
+
+A numpy-style Python API over a Rust core. See ``randla.sketch`` for
+sketching operators; ``rl.show_config()`` describes the build.
+
+>>> import randla as rl
+>>> S = rl.sketch.sparse_sign(100, 10_000, rng=0)
+"""
+
+from __future__ import annotations
+
+from . import _core, sketch
+from ._config import backends, show_config
+from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
+from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "ConvergenceWarning",
+    "LinAlgError",
+    "RandlaInternalError",
+    "__version__",
+    "backends",
+    "get_num_threads",
+    "num_threads",
+    "set_num_threads",
+    "show_config",
+    "sketch",
+]
+
+_init_from_environment()

@@ -1,0 +1,41 @@
+# Type stubs of the Rust extension module randla._core (checked by mypy.stubtest).
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def simd_level() -> str: ...
+
+class SketchCore:
+    def __new__(
+        cls,
+        kind: str,
+        k: int,
+        n: int,
+        seed: int,
+        *,
+        nnz_per_col: int = 8,
+        density: float = 1.0,
+        p: npt.NDArray[np.float64] | None = None,
+        replace: bool = True,
+    ) -> SketchCore: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...
+    def apply(self, a: npt.NDArray[np.floating], out: npt.NDArray[np.floating]) -> None: ...
+    def apply_transpose(
+        self, b: npt.NDArray[np.floating], out: npt.NDArray[np.floating]
+    ) -> None: ...
+    def apply_sparse(
+        self,
+        format: str,
+        shape: tuple[int, int],
+        indptr: npt.NDArray[np.integer],
+        indices: npt.NDArray[np.integer],
+        data: npt.NDArray[np.floating],
+        out: npt.NDArray[np.floating],
+    ) -> None: ...
+    def to_dense(self, out: npt.NDArray[np.floating]) -> None: ...

@@ -1,0 +1,21 @@
+//! `randla._core`: the Python extension module.
+//!
+//! This crate only translates: it borrows numpy buffers as faer views,
+//! releases the GIL around every kernel, contains panics and maps errors.
+//! The numerics live in the `randla` crate; validation and documentation in
+//! the Python package.
+
+mod config;
+mod convert;
+mod error;
+mod sketch;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    config::register(m)?;
+    sketch::register(m)?;
+    Ok(())
+}

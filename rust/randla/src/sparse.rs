@@ -1,0 +1,237 @@
+//! Borrowed views of compressed sparse matrices (scipy's CSR and CSC arrays,
+//! used as they are: int32 or int64 indices, unsorted or duplicate entries
+//! allowed, explicit zeros kept).
+
+use crate::ensure;
+use crate::error::Result;
+
+/// Index types scipy uses for `indptr` and `indices`.
+pub trait Index: Copy + Send + Sync + 'static {
+    fn to_usize(self) -> usize;
+    /// `None` for negative values.
+    fn checked(self) -> Option<usize>;
+}
+
+impl Index for i32 {
+    #[inline(always)]
+    fn to_usize(self) -> usize {
+        self as usize
+    }
+    fn checked(self) -> Option<usize> {
+        usize::try_from(self).ok()
+    }
+}
+
+impl Index for i64 {
+    #[inline(always)]
+    fn to_usize(self) -> usize {
+        self as usize
+    }
+    fn checked(self) -> Option<usize> {
+        usize::try_from(self).ok()
+    }
+}
+
+impl Index for usize {
+    #[inline(always)]
+    fn to_usize(self) -> usize {
+        self
+    }
+    fn checked(self) -> Option<usize> {
+        Some(self)
+    }
+}
+
+/// A compressed matrix stored along its major axis: row `i` of a CSR matrix,
+/// or column `j` of a CSC matrix, is `indices[indptr[i]..indptr[i + 1]]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Compressed<'a, T, I> {
+    major: usize,
+    minor: usize,
+    indptr: &'a [I],
+    indices: &'a [I],
+    data: &'a [T],
+}
+
+impl<'a, T, I: Index> Compressed<'a, T, I> {
+    /// Checks the structure once (O(nnz)) so the kernels can index without checks.
+    pub fn new(
+        major: usize,
+        minor: usize,
+        indptr: &'a [I],
+        indices: &'a [I],
+        data: &'a [T],
+    ) -> Result<Self> {
+        ensure!(
+            indptr.len() == major + 1,
+            "sparse indptr has length {}, expected {}",
+            indptr.len(),
+            major + 1
+        );
+        ensure!(
+            indices.len() == data.len(),
+            "sparse indices and data have different lengths ({} and {})",
+            indices.len(),
+            data.len()
+        );
+        let mut prev = 0usize;
+        for (i, p) in indptr.iter().enumerate() {
+            let p = p.checked();
+            ensure!(
+                matches!(p, Some(v) if v >= prev && v <= indices.len()) && (i > 0 || p == Some(0)),
+                "sparse indptr is not a valid nondecreasing pointer array"
+            );
+            prev = p.unwrap_or(0);
+        }
+        ensure!(
+            prev == indices.len(),
+            "sparse indptr ends at {prev} but there are {} stored entries",
+            indices.len()
+        );
+        ensure!(
+            indices
+                .iter()
+                .all(|&j| matches!(j.checked(), Some(v) if v < minor)),
+            "sparse indices out of range for a dimension of size {minor}"
+        );
+        Ok(Self {
+            major,
+            minor,
+            indptr,
+            indices,
+            data,
+        })
+    }
+
+    pub fn major(&self) -> usize {
+        self.major
+    }
+
+    pub fn minor(&self) -> usize {
+        self.minor
+    }
+
+    pub fn nnz(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The stored (minor index, value) pairs of major line `i`.
+    #[inline(always)]
+    pub fn line(&self, i: usize) -> impl Iterator<Item = (usize, T)> + 'a
+    where
+        T: Copy,
+    {
+        let (a, b) = (self.indptr[i].to_usize(), self.indptr[i + 1].to_usize());
+        self.indices[a..b]
+            .iter()
+            .zip(&self.data[a..b])
+            .map(|(&j, &v)| (j.to_usize(), v))
+    }
+}
+
+impl<'a, T: Copy, I: Index> Compressed<'a, T, I> {
+    /// The same matrix compressed along the other axis (CSR <-> CSC), in
+    /// O(nnz + major + minor); entries of each line stay in increasing order
+    /// of their original major index.
+    pub fn to_other_major(&self) -> CompressedOwned<T> {
+        let mut indptr = vec![0usize; self.minor + 1];
+        for &j in self.indices {
+            indptr[j.to_usize() + 1] += 1;
+        }
+        for j in 0..self.minor {
+            indptr[j + 1] += indptr[j];
+        }
+        let mut next = indptr.clone();
+        let nnz = self.nnz();
+        let mut indices = vec![0usize; nnz];
+        // Every slot is overwritten below; the first entry is only a filler.
+        let mut data: Vec<T> = match self.data.first() {
+            Some(&v) => vec![v; nnz],
+            None => Vec::new(),
+        };
+        for i in 0..self.major {
+            for (j, v) in self.line(i) {
+                let slot = next[j];
+                indices[slot] = i;
+                data[slot] = v;
+                next[j] += 1;
+            }
+        }
+        CompressedOwned {
+            major: self.minor,
+            minor: self.major,
+            indptr,
+            indices,
+            data,
+        }
+    }
+}
+
+/// An owned compressed matrix (see [`Compressed`]).
+#[derive(Clone, Debug)]
+pub struct CompressedOwned<T> {
+    pub major: usize,
+    pub minor: usize,
+    pub indptr: Vec<usize>,
+    pub indices: Vec<usize>,
+    pub data: Vec<T>,
+}
+
+impl<T> CompressedOwned<T> {
+    pub fn view(&self) -> Compressed<'_, T, usize> {
+        Compressed {
+            major: self.major,
+            minor: self.minor,
+            indptr: &self.indptr,
+            indices: &self.indices,
+            data: &self.data,
+        }
+    }
+}
+
+/// A sparse matrix of shape `(nrows, ncols)` in either compressed format.
+#[derive(Clone, Copy, Debug)]
+pub enum SparseRef<'a, T, I> {
+    Csr(Compressed<'a, T, I>),
+    Csc(Compressed<'a, T, I>),
+}
+
+impl<'a, T, I: Index> SparseRef<'a, T, I> {
+    pub fn nrows(&self) -> usize {
+        match self {
+            SparseRef::Csr(c) => c.major(),
+            SparseRef::Csc(c) => c.minor(),
+        }
+    }
+
+    pub fn ncols(&self) -> usize {
+        match self {
+            SparseRef::Csr(c) => c.minor(),
+            SparseRef::Csc(c) => c.major(),
+        }
+    }
+
+    /// The transpose, without moving data (CSR of `A` is CSC of `A^T`).
+    pub fn transpose(self) -> Self {
+        match self {
+            SparseRef::Csr(c) => SparseRef::Csc(c),
+            SparseRef::Csc(c) => SparseRef::Csr(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_malformed_structure() {
+        let data = [1.0, 2.0];
+        assert!(Compressed::new(2, 3, &[0i64, 1, 2], &[0, 2], &data).is_ok());
+        assert!(Compressed::new(2, 3, &[0i64, 2, 1], &[0, 2], &data).is_err());
+        assert!(Compressed::new(2, 3, &[0i64, 1, 2], &[0, 3], &data).is_err());
+        assert!(Compressed::new(2, 3, &[0i32, 1, 2], &[0, -1], &data).is_err());
+        assert!(Compressed::new(2, 3, &[1i64, 1, 2], &[0, 1], &data).is_err());
+        assert!(Compressed::new(3, 3, &[0i64, 1, 2], &[0, 1], &data).is_err());
+    }
+}
