@@ -8,6 +8,7 @@
 mod config;
 mod convert;
 mod error;
+mod rng;
 mod sketch;
 
 use pyo3::prelude::*;
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     config::register(m)?;
     sketch::register(m)?;
+    rng::register(m)?;
     Ok(())
 }
