@@ -41,6 +41,10 @@ class SparseParts(NamedTuple):
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
+    @property
+    def ndim(self) -> int:
+        return 2
+
 
 Operand = Union[np.ndarray, SparseParts]
 

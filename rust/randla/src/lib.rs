@@ -8,6 +8,7 @@
 pub mod error;
 pub mod parallel;
 pub mod rng;
+pub mod simd;
 pub mod sketch;
 pub mod sparse;
 

@@ -23,6 +23,9 @@ use crate::rng::{ln_unit, open_unit, tag, Stream};
 use crate::sparse::{Compressed, CompressedOwned, Index, SparseRef};
 use crate::Real;
 
+/// Bound on the memory of partial sums (elements).
+const PARTIAL_ELEMS: usize = 1 << 26;
+
 /// Which sparse operator.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SparseKind {
@@ -46,14 +49,9 @@ pub struct SparseSketch {
     k: usize,
     n: usize,
     seed: u64,
-    structure: OnceLock<Structure>,
-}
-
-/// `S` by columns (major = n) and by rows (major = k).
-#[derive(Debug)]
-struct Structure {
-    by_col: CompressedOwned<f64>,
-    by_row: CompressedOwned<f64>,
+    /// `S` by columns (major = n) and by rows (major = k), each built on first use.
+    by_col: OnceLock<CompressedOwned<f64>>,
+    by_row: OnceLock<CompressedOwned<f64>>,
 }
 
 impl SparseSketch {
@@ -109,7 +107,8 @@ impl SparseSketch {
             k,
             n,
             seed,
-            structure: OnceLock::new(),
+            by_col: OnceLock::new(),
+            by_row: OnceLock::new(),
         })
     }
 
@@ -124,22 +123,35 @@ impl SparseSketch {
 
     /// The number of stored entries of `S`.
     pub fn nnz(&self) -> usize {
-        self.structure().by_row.data.len()
+        self.by_col().nnz()
     }
 
-    fn structure(&self) -> &Structure {
-        self.structure.get_or_init(|| {
-            let by_col;
-            let by_row;
-            if let SparseKind::RowSampling { .. } = self.kind {
-                by_row = self.sampled_rows();
-                by_col = by_row.view().to_other_major();
-            } else {
-                by_col = self.hashed_columns();
-                by_row = by_col.view().to_other_major();
-            }
-            Structure { by_col, by_row }
-        })
+    fn is_row_sampling(&self) -> bool {
+        matches!(self.kind, SparseKind::RowSampling { .. })
+    }
+
+    fn by_col(&self) -> Compressed<'_, f64, usize> {
+        self.by_col
+            .get_or_init(|| {
+                if self.is_row_sampling() {
+                    self.by_row().to_other_major()
+                } else {
+                    self.hashed_columns()
+                }
+            })
+            .view()
+    }
+
+    fn by_row(&self) -> Compressed<'_, f64, usize> {
+        self.by_row
+            .get_or_init(|| {
+                if self.is_row_sampling() {
+                    self.sampled_rows()
+                } else {
+                    self.by_col().to_other_major()
+                }
+            })
+            .view()
     }
 
     /// Entries of the column-generated operators, columns in parallel.
@@ -304,7 +316,7 @@ impl SparseSketch {
     }
 
     fn apply_csr<T: Real, I: Index>(&self, a: Compressed<'_, T, I>, out: MatMut<'_, T>) {
-        let s = self.structure().by_row.view();
+        let s = self.by_row();
         let d = a.minor();
         let blocks = even_blocks(self.k, 32);
         split_rows(out, &blocks)
@@ -325,8 +337,47 @@ impl SparseSketch {
             });
     }
 
+    /// Row-contiguous input read once, in order: each fixed chunk of input
+    /// rows scatters into its own partial `k x d` sum, and the partials are
+    /// added in chunk order (no dependence on the thread count).
+    fn apply_streaming<T: Real>(&self, a: MatRef<'_, T>, out: MatMut<'_, T>) {
+        let s = self.by_col();
+        let (k, d) = (self.k, a.ncols());
+        let by_memory = (PARTIAL_ELEMS / (k * d).max(1)).max(1);
+        let count = (self.n / 4096).clamp(1, 16).min(by_memory);
+        let chunks = even_blocks(self.n, self.n.div_ceil(count));
+        let partials: Vec<Vec<T>> = chunks
+            .par_iter()
+            .map(|rows| {
+                let mut acc = vec![T::ZERO; k * d];
+                for j in rows.clone() {
+                    for (i, v) in s.line(j) {
+                        axpy_row(&mut acc[i * d..(i + 1) * d], T::from_f64(v), a, j);
+                    }
+                }
+                acc
+            })
+            .collect();
+        let blocks = even_blocks(k, 16);
+        split_rows(out, &blocks)
+            .into_par_iter()
+            .zip(blocks.par_iter())
+            .for_each(|(mut piece, rows)| {
+                let mut acc = vec![T::ZERO; d];
+                for (t, i) in rows.clone().enumerate() {
+                    acc.copy_from_slice(&partials[0][i * d..(i + 1) * d]);
+                    for p in &partials[1..] {
+                        for (x, &y) in acc.iter_mut().zip(&p[i * d..(i + 1) * d]) {
+                            *x += y;
+                        }
+                    }
+                    store_row(&mut piece, t, &acc, T::ONE);
+                }
+            });
+    }
+
     fn apply_csc<T: Real, I: Index>(&self, a: Compressed<'_, T, I>, out: MatMut<'_, T>) {
-        let s = self.structure().by_col.view();
+        let s = self.by_col();
         let cols = even_blocks(a.major(), 8);
         split_cols(out, &cols)
             .into_par_iter()
@@ -355,7 +406,7 @@ impl Sketch for SparseSketch {
         let d = a.ncols();
         if a.row_stride() == 1 && a.col_stride() != 1 && d > 1 {
             // Column-contiguous input: scatter each column into a k-vector.
-            let s = self.structure().by_col.view();
+            let s = self.by_col();
             let cols = even_blocks(d, 4);
             split_cols(out, &cols)
                 .into_par_iter()
@@ -374,9 +425,11 @@ impl Sketch for SparseSketch {
                         store_col(&mut piece, t, &acc, T::ONE);
                     }
                 });
+        } else if a.col_stride() == 1 && !self.is_row_sampling() {
+            self.apply_streaming(a, out);
         } else {
-            // Gather the input rows each output row needs.
-            let s = self.structure().by_row.view();
+            // Gather the input rows each output row needs (row sampling reads only k rows).
+            let s = self.by_row();
             let blocks = even_blocks(self.k, 16);
             split_rows(out, &blocks)
                 .into_par_iter()
@@ -395,7 +448,7 @@ impl Sketch for SparseSketch {
     }
 
     fn apply_transpose<T: Real>(&self, b: MatRef<'_, T>, out: MatMut<'_, T>) {
-        let s = self.structure().by_col.view();
+        let s = self.by_col();
         let d = b.ncols();
         let blocks = even_blocks(self.n, 256);
         split_rows(out, &blocks)
@@ -422,7 +475,7 @@ impl Sketch for SparseSketch {
 
     fn to_dense<T: Real>(&self, mut out: MatMut<'_, T>) {
         out.fill(T::ZERO);
-        let s = self.structure().by_row.view();
+        let s = self.by_row();
         for i in 0..self.k {
             for (j, v) in s.line(i) {
                 out[(i, j)] += T::from_f64(v);
@@ -514,9 +567,8 @@ mod tests {
     #[test]
     fn structure_has_the_documented_shape() {
         let op = SparseSketch::new(SparseKind::SparseSign { nnz_per_col: 8 }, 50, 1000, 1).unwrap();
-        let st = op.structure();
         for j in 0..1000 {
-            let mut rows: Vec<usize> = st.by_col.view().line(j).map(|(i, _)| i).collect();
+            let mut rows: Vec<usize> = op.by_col().line(j).map(|(i, _)| i).collect();
             assert_eq!(rows.len(), 8);
             rows.sort_unstable();
             rows.dedup();

@@ -82,16 +82,22 @@ impl Srht {
         emit: impl Fn(&[T], usize, &mut MatMut<'_, T>) + Sync,
     ) {
         let groups = even_blocks(d, GROUP);
+        let width = groups.iter().map(|g| g.len()).max().unwrap_or(0);
+        // One buffer per worker, reused across its groups (no page faults per group).
         split_cols(out, &groups)
             .into_par_iter()
             .zip(groups.par_iter())
-            .for_each(|(mut piece, cols)| {
-                let w = cols.len();
-                let mut buf = vec![T::ZERO; self.n2 * w];
-                fill(cols.clone(), &mut buf);
-                fwht(&mut buf, self.n2, w);
-                emit(&buf, w, &mut piece);
-            });
+            .for_each_init(
+                || vec![T::ZERO; self.n2 * width],
+                |storage, (mut piece, cols)| {
+                    let w = cols.len();
+                    let buf = &mut storage[..self.n2 * w];
+                    buf.fill(T::ZERO);
+                    fill(cols.clone(), buf);
+                    fwht(buf, self.n2, w);
+                    emit(buf, w, &mut piece);
+                },
+            );
     }
 
     fn apply_csc<T: Real, I: Index>(&self, a: Compressed<'_, T, I>, out: MatMut<'_, T>) {
@@ -196,7 +202,7 @@ impl Sketch for Srht {
 /// row-major `n2 x w` buffer (each row holds `w` independent lanes).
 pub fn fwht<T: Real>(buf: &mut [T], n2: usize, w: usize) {
     debug_assert!(n2.is_power_of_two() && buf.len() == n2 * w);
-    pulp::Arch::new().dispatch(
+    crate::simd::dispatch(
         #[inline(always)]
         || fwht_blocked(buf, n2, w),
     )
@@ -211,7 +217,7 @@ fn fwht_blocked<T: Real>(buf: &mut [T], n2: usize, w: usize) {
     if n2 > block_rows {
         // The remaining stages pair rows block_rows apart or more: run them on
         // groups of `g` consecutive rows at each offset, which stay in cache.
-        let g = (64 / w).clamp(1, block_rows);
+        let g = prev_power_of_two((64 / w).max(1)).min(block_rows);
         for r0 in (0..block_rows).step_by(g) {
             stages(buf, r0, n2 / block_rows, block_rows, g, w);
         }

@@ -1,0 +1,93 @@
+//! Micro-benchmarks of the hot kernels: `cargo bench -p randla [-- FILTER]`.
+//! Plain timings (best of a few runs), so no benchmark framework is needed.
+
+use std::time::Instant;
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
+use randla::rng::Stream;
+use randla::sketch::{Sketch, SketchOperator, SparseKind};
+
+fn best_of<R>(runs: usize, mut f: impl FnMut() -> R) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn report(name: &str, seconds: f64, what: &str) {
+    println!("{name:<40} {:>10.4} s   {what}", seconds);
+}
+
+fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let (n, d, k) = (200_000usize, 200usize, 800usize);
+    let a = Mat::<f64>::from_fn(n, d, |i, j| ((i * 31 + j * 17) % 101) as f64 - 50.0);
+    let threads = rayon::current_num_threads();
+
+    if wanted("normal") {
+        let s = Stream::new(1, 0);
+        let mut buf = vec![0.0; 1 << 20];
+        let t = best_of(5, || s.bench_blocks(1 << 19));
+        report(
+            "philox blocks (1 thread)",
+            t,
+            &format!("{:.1} M blocks/s", 0.524288 / t),
+        );
+        let t = best_of(5, || s.fill_normal(3, &mut buf));
+        report(
+            "fill_normal (1 thread)",
+            t,
+            &format!("{:.1} M normals/s", 1.048576 / t),
+        );
+    }
+    if wanted("gemm") {
+        let s = Mat::<f64>::from_fn(k, n, |i, j| ((i + j) % 7) as f64);
+        let mut out = Mat::<f64>::zeros(k, d);
+        let t = best_of(2, || {
+            matmul(
+                out.as_mut(),
+                Accum::Replace,
+                s.as_ref(),
+                a.as_ref(),
+                1.0,
+                Par::rayon(threads),
+            )
+        });
+        report(
+            "faer GEMM 800x200000 @ 200000x200",
+            t,
+            &format!("{:.1} GFLOP/s", 2.0 * (k * n * d) as f64 / t / 1e9),
+        );
+    }
+    let ops: Vec<(&str, SketchOperator)> = vec![
+        ("gaussian", SketchOperator::gaussian(k, n, 1).unwrap()),
+        ("rademacher", SketchOperator::rademacher(k, n, 1).unwrap()),
+        ("srht", SketchOperator::srht(k, n, 1).unwrap()),
+        (
+            "countsketch",
+            SketchOperator::sparse(SparseKind::CountSketch, k, n, 1).unwrap(),
+        ),
+        (
+            "sparse_sign",
+            SketchOperator::sparse(SparseKind::SparseSign { nnz_per_col: 8 }, k, n, 1).unwrap(),
+        ),
+    ];
+    for (name, op) in &ops {
+        if !wanted(name) {
+            continue;
+        }
+        let mut out = Mat::<f64>::zeros(k, d);
+        let first = best_of(1, || op.apply(a.as_ref(), out.as_mut()));
+        let t = best_of(3, || op.apply(a.as_ref(), out.as_mut()));
+        report(
+            &format!("{name} S @ A (200000x200, k=800)"),
+            t,
+            &format!("first call {first:.4} s"),
+        );
+    }
+}

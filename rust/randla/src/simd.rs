@@ -1,0 +1,40 @@
+//! Runtime dispatch to code compiled for the best instruction set available.
+//!
+//! Kernels write plain loops that the compiler vectorizes; [`dispatch`]
+//! compiles the closure's body (inlined) once per instruction set and picks
+//! one at run time, so a portable build still runs AVX2 or AVX-512 code.
+//! Rust never contracts `a * b + c` into a fused multiply-add, so every
+//! variant gives the same bits.
+
+/// Runs `f` compiled for the best instruction set of this CPU.
+#[inline(always)]
+pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512dq")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512bw")
+        {
+            // SAFETY: the features were detected at run time.
+            return unsafe { with_avx512(f) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            return unsafe { with_avx2(f) };
+        }
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq,avx512vl,avx512bw")]
+unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
