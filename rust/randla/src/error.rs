@@ -26,6 +26,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[macro_export]
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !$cond {
             return Err($crate::Error::InvalidArgument(format!($($msg)+)));
         }

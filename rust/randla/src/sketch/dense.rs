@@ -142,7 +142,7 @@ impl DenseSketch {
         self.reduce_partials(d, out, |rows, cols| {
             let kb = rows.len();
             let mut acc = Mat::<T>::zeros(kb, d);
-            let mut row = vec![T::ZERO; TILE_COLS];
+            let mut row = [T::ZERO; TILE_COLS];
             let mut buf = vec![0.0f64; TILE_COLS];
             // Column-major tile: column j of S[rows, tile] is contiguous.
             let mut tile = vec![T::ZERO; kb * TILE_COLS];
