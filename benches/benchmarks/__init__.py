@@ -1,0 +1,1 @@
+"""asv benchmark suite of randla (see bench_sketch.py)."""

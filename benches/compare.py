@@ -1,0 +1,691 @@
+#!/usr/bin/env python
+"""Side-by-side benchmark of randla against what a user would pick instead.
+
+Runs the workloads of ``shared/BENCHMARKS.md`` (W1-W4 so far) in one process,
+on the same data, and prints one table::
+
+    workload | anchor | anchor s | randla s | ratio | target | floor ratio | accuracy
+
+``ratio`` is anchor time / randla time (> 1: randla is faster); ``floor ratio``
+is randla time / the physical floor of the workload (the GEMM alone for W1,
+one read pass ``A.sum(axis=0)`` for W3), with the floor's own time beside it.
+Each time is the best (default) or the median of ``--repeat`` runs; anchor,
+randla and floor calls alternate within each round so that drift on a shared
+machine hits them alike.
+
+Usage::
+
+    python benches/compare.py              # full sizes (a few minutes on 2 cores)
+    python benches/compare.py --quick      # scaled-down sizes, well under 3 minutes
+    python benches/compare.py --only W1,W3 --repeat 5 --stat median
+    python benches/compare.py --markdown   # a Markdown table for the README
+
+OpenBLAS: ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (set on some machines
+of this project to work around old OpenBLAS bugs) slow a current numpy down.
+To compare with numpy as a user would get it, this script re-executes itself
+with both removed from its own environment before numpy is imported (pass
+``--keep-openblas-env`` to keep them) and prints the BLAS kernel numpy then
+uses (via threadpoolctl, when installed).
+
+Adding a workload: write a function ``f(ctx) -> list[Row]`` and decorate it
+with ``@workload("W5", "short title")``; ``ctx.timeit`` does the interleaved
+timing and ``ctx`` caches data shared between workloads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_REMOVED_ENV = "RANDLA_BENCH_REMOVED_OPENBLAS_ENV"
+
+if (
+    __name__ == "__main__"
+    and "--keep-openblas-env" not in sys.argv
+    and any(name in os.environ for name in _OPENBLAS_VARS)
+):
+    # Must happen before numpy (and so OpenBLAS) is loaded: re-exec without them.
+    _removed = {name: os.environ.pop(name) for name in _OPENBLAS_VARS if name in os.environ}
+    os.environ[_REMOVED_ENV] = " ".join(f"{k}={v}" for k, v in _removed.items())
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any, Callable, Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+import randla as rl  # noqa: E402
+import scipy  # noqa: E402
+import scipy.linalg  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+
+SEED = 20240601
+
+# --------------------------------------------------------------------------
+# rows and the registry
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the table. Times in seconds; ``None`` where not measured."""
+
+    workload: str
+    anchor: str
+    anchor_s: Optional[float]
+    randla_s: Optional[float]
+    target: str
+    min_ratio: Optional[float] = None  # the target on anchor_s / randla_s, if any
+    floor_s: Optional[float] = None
+    floor_name: str = ""
+    max_floor_ratio: Optional[float] = None  # the target on randla_s / floor_s, if any
+    accuracy: str = ""
+    error: Optional[str] = None  # randla failed: shown in place of its time
+
+    @property
+    def ratio(self) -> Optional[float]:
+        if self.anchor_s is None or self.randla_s is None or self.randla_s <= 0:
+            return None
+        return self.anchor_s / self.randla_s
+
+    @property
+    def floor_ratio(self) -> Optional[float]:
+        if self.floor_s is None or self.randla_s is None or self.floor_s <= 0:
+            return None
+        return self.randla_s / self.floor_s
+
+    def misses(self) -> list[str]:
+        out = []
+        if self.error:
+            out.append(f"randla failed: {self.error}")
+        r = self.ratio
+        if r is not None and self.min_ratio is not None and r < self.min_ratio:
+            out.append(f"ratio {r:.2f}x < target {self.min_ratio:g}x")
+        f = self.floor_ratio
+        if f is not None and self.max_floor_ratio is not None and f > self.max_floor_ratio:
+            out.append(f"floor ratio {f:.2f}x > target {self.max_floor_ratio:g}x")
+        return out
+
+
+WorkloadFn = Callable[["Context"], "list[Row]"]
+WORKLOADS: dict[str, tuple[str, WorkloadFn]] = {}
+
+
+def workload(wid: str, title: str) -> Callable[[WorkloadFn], WorkloadFn]:
+    """Register ``fn(ctx) -> list[Row]`` under the id ``wid`` (``--only`` uses it)."""
+
+    def deco(fn: WorkloadFn) -> WorkloadFn:
+        WORKLOADS[wid.upper()] = (title, fn)
+        return fn
+
+    return deco
+
+
+# --------------------------------------------------------------------------
+# timing, memory, accuracy helpers
+# --------------------------------------------------------------------------
+
+
+def _proc_status_kb(field: str) -> Optional[int]:
+    try:
+        with open("/proc/self/status") as fh:
+            m = re.search(rf"^{field}:\s+(\d+)\s+kB", fh.read(), re.MULTILINE)
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM (Linux >= 4.0: write 5 to clear_refs); False where not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class Context:
+    """Options, timing and the data shared between workloads."""
+
+    def __init__(self, quick: bool, repeat: int, stat: str) -> None:
+        self.quick = quick
+        self.repeat = repeat
+        self.stat = stat
+        self.cache: dict[str, Any] = {}
+
+    def timeit(
+        self, fns: dict[str, Callable[[], Any]], peak: tuple[str, ...] = ()
+    ) -> tuple[dict[str, Optional[float]], dict[str, Any], dict[str, Optional[float]]]:
+        """Time each callable ``self.repeat`` times, round-robin.
+
+        Returns (times, last results, peak extra RSS in MB for the names in
+        ``peak``, measured on their first run). A callable that raises is
+        dropped from later rounds; its result is the exception and its time None.
+        """
+        samples: dict[str, list[float]] = {name: [] for name in fns}
+        results: dict[str, Any] = {}
+        peaks: dict[str, Optional[float]] = {name: None for name in peak}
+        failed: set[str] = set()
+        for rnd in range(self.repeat):
+            for name, fn in fns.items():
+                if name in failed:
+                    continue
+                results.pop(name, None)  # free the previous result before the next run
+                gc.collect()
+                time.sleep(0.02)  # let other pools' spinning threads go idle
+                measure = rnd == 0 and name in peak and _reset_peak_rss()
+                rss0 = _proc_status_kb("VmRSS") if measure else None
+                t0 = time.perf_counter()
+                try:
+                    res = fn()
+                except Exception as exc:  # noqa: BLE001 - reported in the table
+                    failed.add(name)
+                    results[name] = exc
+                    if os.environ.get("RANDLA_BENCH_TRACEBACK"):
+                        traceback.print_exc()
+                    continue
+                samples[name].append(time.perf_counter() - t0)
+                if measure and rss0 is not None:
+                    hwm = _proc_status_kb("VmHWM")
+                    if hwm is not None:
+                        peaks[name] = max(0, hwm - rss0) / 1024
+                results[name] = res
+        agg = min if self.stat == "min" else statistics.median
+        times = {name: (agg(s) if s else None) for name, s in samples.items()}
+        return times, results, peaks
+
+    # ---- shared data ------------------------------------------------------
+
+    def dense_sizes(self) -> tuple[int, int, int]:
+        """(n, d, k) of W1-W3: A is n x d, sketches have k rows."""
+        return (50_000, 100, 400) if self.quick else (200_000, 200, 800)
+
+    def dense_A(self) -> np.ndarray:
+        if "A" not in self.cache:
+            n, d, _ = self.dense_sizes()
+            A = np.random.default_rng(SEED).standard_normal((n, d))
+            self.cache["A"] = A
+            self.cache["A_chol"] = np.linalg.cholesky(A.T @ A)
+        return self.cache["A"]
+
+    def sparse_X(self) -> sp.csr_matrix:
+        """W4: CSR m x n with exactly nnz/m nonzeros in every row, at random distinct columns."""
+        if "X" not in self.cache:
+            m, n, nnz, _ = self.sparse_sizes()
+            per_row = nnz // m
+            rng = np.random.default_rng(SEED + 4)
+            # sorted draws from [0, n - per_row] plus 0..per_row-1: distinct, increasing columns
+            cols = np.sort(rng.integers(0, n - per_row + 1, size=(m, per_row)), axis=1)
+            cols += np.arange(per_row)
+            indices = cols.astype(np.int32).ravel()
+            indptr = np.arange(0, m * per_row + 1, per_row, dtype=np.int32)
+            data = rng.standard_normal(m * per_row)
+            X = sp.csr_matrix((data, indices, indptr), shape=(m, n))
+            self.cache["X"] = X
+            gram = (X.T @ X).toarray()
+            self.cache["X_chol"] = np.linalg.cholesky(gram)
+        return self.cache["X"]
+
+    def sparse_sizes(self) -> tuple[int, int, int, int]:
+        """(m, n, nnz, k) of W4."""
+        return (
+            (200_000, 500, 2_000_000, 2000) if self.quick else (1_000_000, 1000, 10_000_000, 4000)
+        )
+
+
+def distortion(Y: Any, chol: np.ndarray, scale: float = 1.0) -> float:
+    """Subspace-embedding distortion of a sketch ``Y = S A``.
+
+    With ``A = Q R`` and ``A^T A = L L^T``, the singular values of ``S Q`` are
+    those of ``Y L^{-T}``; returns ``eps = max_i |sigma_i(S Q) - 1|``, so that
+    ``(1 - eps) ||A x|| <= ||S A x|| <= (1 + eps) ||A x||`` for every ``x``
+    (0: an isometry on range(A)). ``scale`` multiplies ``Y`` first (1/sqrt(k)
+    for an unscaled Gaussian anchor).
+    """
+    if sp.issparse(Y):
+        Y = Y.toarray()
+    Y = np.asarray(Y, dtype=np.float64) * scale
+    Z = scipy.linalg.solve_triangular(chol, Y.T, lower=True)  # L^{-1} Y^T
+    sigma = np.sqrt(np.maximum(np.linalg.eigvalsh(Z @ Z.T), 0.0))
+    return float(np.max(np.abs(sigma - 1.0)))
+
+
+def exactness(make: Callable[[int, int], Any], sparse_input: bool = False) -> str:
+    """Check ``S @ A == S.to_dense() @ A`` on a small case; returns a short string."""
+    try:
+        n, d, k = 3000, 7, 64
+        rng = np.random.default_rng(SEED + 99)
+        if sparse_input:
+            A: Any = sp.random(n, d, density=0.1, format="csr", random_state=rng)
+            dense = A.toarray()
+        else:
+            A = dense = rng.standard_normal((n, d))
+        S = make(k, n)
+        got = np.asarray(S @ A)
+        want = S.to_dense() @ dense
+        err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-300))
+        mark = "ok" if err <= 1e-12 else "MISMATCH"
+        return f"S@A vs to_dense {err:.0e} {mark}"
+    except Exception as exc:  # noqa: BLE001
+        return f"S@A vs to_dense: {type(exc).__name__}"
+
+
+def _err(exc: Any) -> Optional[str]:
+    if isinstance(exc, BaseException):
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        return f"{type(exc).__name__}: {msg}"[:120]
+    return None
+
+
+def _eps(res: Any, chol: np.ndarray, scale: float = 1.0) -> str:
+    if res is None or isinstance(res, BaseException):
+        return "n/a"
+    try:
+        return f"{distortion(res, chol, scale):.2f}"
+    except Exception as exc:  # noqa: BLE001
+        return f"({type(exc).__name__})"
+
+
+def cwt(A: Any, k: int, seed: int) -> Any:
+    """scipy.linalg.clarkson_woodruff_transform (``rng=`` since scipy 1.15, ``seed=`` before)."""
+    try:
+        return scipy.linalg.clarkson_woodruff_transform(A, k, rng=seed)
+    except TypeError:
+        return scipy.linalg.clarkson_woodruff_transform(A, k, seed=seed)
+
+
+# --------------------------------------------------------------------------
+# workloads
+# --------------------------------------------------------------------------
+
+
+def _gaussian_anchor(ctx: Context) -> Callable[[], np.ndarray]:
+    A = ctx.dense_A()
+    n, _, k = ctx.dense_sizes()
+    gen = np.random.default_rng(SEED + 1)
+    return lambda: gen.standard_normal((k, n)) @ A
+
+
+@workload("W1", "Gaussian sketch of a dense tall matrix")
+def w1_gaussian(ctx: Context) -> list[Row]:
+    A = ctx.dense_A()
+    n, d, k = ctx.dense_sizes()
+    S0 = np.random.default_rng(SEED + 2).standard_normal((k, n))  # premade S for the floor
+    times, res, peaks = ctx.timeit(
+        {
+            "anchor": _gaussian_anchor(ctx),
+            "randla": lambda: rl.sketch.gaussian(k, n, rng=SEED) @ A,
+            "floor": lambda: S0 @ A,
+        },
+        peak=("randla",),
+    )
+    ctx.cache["W1_anchor"] = (times["anchor"], res["anchor"])
+    chol = ctx.cache["A_chol"]
+    acc = [
+        f"eps {_eps(res['randla'], chol)} (anchor {_eps(res['anchor'], chol, 1 / math.sqrt(k))})",
+        exactness(lambda kk, nn: rl.sketch.gaussian(kk, nn, rng=SEED)),
+    ]
+    pk = peaks.get("randla")
+    if pk is not None:
+        kn_mb = k * n * 8 / 2**20
+        acc.append(f"peak +{pk:.0f} MB ({'ok' if pk < kn_mb / 4 else 'HOLDS'} vs S {kn_mb:.0f} MB)")
+    return [
+        Row(
+            workload=f"W1 gaussian {n}x{d} k={k}",
+            anchor="numpy `rng.standard_normal((k,n)) @ A`",
+            anchor_s=times["anchor"],
+            randla_s=times["randla"],
+            target=">=2x; <=1.3x floor; no (k,n) in memory",
+            min_ratio=2.0,
+            floor_s=times["floor"],
+            floor_name="GEMM with premade S",
+            max_floor_ratio=1.3,
+            accuracy="; ".join(acc),
+            error=_err(res.get("randla")),
+        )
+    ]
+
+
+@workload("W2", "SRHT sketch of the same matrix")
+def w2_srht(ctx: Context) -> list[Row]:
+    A = ctx.dense_A()
+    n, d, k = ctx.dense_sizes()
+    fns: dict[str, Callable[[], Any]] = {"randla": lambda: rl.sketch.srht(k, n, rng=SEED) @ A}
+    if "W1_anchor" not in ctx.cache:  # --only W2: measure W1's anchor here
+        fns = {"anchor": _gaussian_anchor(ctx), **fns}
+    times, res, _ = ctx.timeit(fns)
+    if "anchor" in times:
+        ctx.cache["W1_anchor"] = (times["anchor"], res["anchor"])
+    anchor_s, anchor_res = ctx.cache["W1_anchor"]
+    chol = ctx.cache["A_chol"]
+    acc = [
+        f"eps {_eps(res['randla'], chol)} (anchor {_eps(anchor_res, chol, 1 / math.sqrt(k))})",
+        exactness(lambda kk, nn: rl.sketch.srht(kk, nn, rng=SEED)),
+    ]
+    return [
+        Row(
+            workload=f"W2 srht {n}x{d} k={k}",
+            anchor="W1's anchor (numpy Gaussian)",
+            anchor_s=anchor_s,
+            randla_s=times["randla"],
+            target=">=10x",
+            min_ratio=10.0,
+            accuracy="; ".join(acc),
+            error=_err(res.get("randla")),
+        )
+    ]
+
+
+@workload("W3", "CountSketch and sparse_sign(8) of the same matrix")
+def w3_sparse_dense(ctx: Context) -> list[Row]:
+    # k is W1's k (4d): the same sketch size for every operator on A, so the
+    # accuracy column compares like with like. CountSketch needs k ~ d^2 for a
+    # guaranteed embedding, so its distortion at k = 4d is visibly larger.
+    A = ctx.dense_A()
+    n, d, k = ctx.dense_sizes()
+    times, res, _ = ctx.timeit(
+        {
+            "anchor": lambda: cwt(A, k, SEED + 3),
+            "countsketch": lambda: rl.sketch.countsketch(k, n, rng=SEED) @ A,
+            "sparse_sign": lambda: rl.sketch.sparse_sign(k, n, nnz_per_col=8, rng=SEED) @ A,
+            "floor": lambda: A.sum(axis=0),
+        }
+    )
+    chol = ctx.cache["A_chol"]
+    anchor_eps = _eps(res["anchor"], chol)
+    anchor = "scipy `clarkson_woodruff_transform(A, k)`"
+    return [
+        Row(
+            workload=f"W3 countsketch {n}x{d} k={k}",
+            anchor=anchor,
+            anchor_s=times["anchor"],
+            randla_s=times["countsketch"],
+            target=">=1.5x; <=2x one read pass",
+            min_ratio=1.5,
+            floor_s=times["floor"],
+            floor_name="A.sum(axis=0)",
+            max_floor_ratio=2.0,
+            accuracy=f"eps {_eps(res['countsketch'], chol)} (anchor {anchor_eps}); "
+            + exactness(lambda kk, nn: rl.sketch.countsketch(kk, nn, rng=SEED)),
+            error=_err(res.get("countsketch")),
+        ),
+        Row(
+            workload=f"W3 sparse_sign(8) {n}x{d} k={k}",
+            anchor=anchor,
+            anchor_s=times["anchor"],
+            randla_s=times["sparse_sign"],
+            target="none (context)",
+            floor_s=times["floor"],
+            floor_name="A.sum(axis=0)",
+            accuracy=f"eps {_eps(res['sparse_sign'], chol)} (anchor {anchor_eps}); "
+            + exactness(lambda kk, nn: rl.sketch.sparse_sign(kk, nn, rng=SEED)),
+            error=_err(res.get("sparse_sign")),
+        ),
+    ]
+
+
+@workload("W4", "CountSketch of a sparse CSR matrix")
+def w4_sparse_csr(ctx: Context) -> list[Row]:
+    X = ctx.sparse_X()
+    m, n, nnz, k = ctx.sparse_sizes()
+    times, res, _ = ctx.timeit(
+        {
+            "anchor": lambda: cwt(X, k, SEED + 3),
+            "randla": lambda: rl.sketch.countsketch(k, m, rng=SEED) @ X,
+        }
+    )
+    chol = ctx.cache["X_chol"]
+    acc = f"eps {_eps(res.get('randla'), chol)} (anchor {_eps(res['anchor'], chol)}); " + exactness(
+        lambda kk, nn: rl.sketch.countsketch(kk, nn, rng=SEED), sparse_input=True
+    )
+    return [
+        Row(
+            workload=f"W4 countsketch CSR {m}x{n} nnz={nnz:.0e} k={k}",
+            anchor="scipy `clarkson_woodruff_transform(X, k)`",
+            anchor_s=times["anchor"],
+            randla_s=times["randla"],
+            target=">=5x",
+            min_ratio=5.0,
+            accuracy=acc,
+            error=_err(res.get("randla")),
+        )
+    ]
+
+
+# --------------------------------------------------------------------------
+# header and table
+# --------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _mem_total() -> str:
+    try:
+        with open("/proc/meminfo") as fh:
+            m = re.search(r"MemTotal:\s+(\d+) kB", fh.read())
+        return f"{int(m.group(1)) / 2**20:.0f} GiB" if m else "?"
+    except OSError:
+        return "?"
+
+
+def _blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed (pip install threadpoolctl) - BLAS kernel unknown"
+    parts = []
+    for info in threadpool_info():
+        if info.get("user_api") != "blas":
+            continue
+        lib = os.path.basename(info.get("filepath", "?"))
+        parts.append(
+            f"{info.get('internal_api')} {info.get('version')} kernel "
+            f"{info.get('architecture', '?')}, {info.get('num_threads')} threads ({lib})"
+        )
+    return "; ".join(parts) or "no BLAS found by threadpoolctl"
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def header_lines(ctx: Context) -> list[str]:
+    removed = os.environ.get(_REMOVED_ENV)
+    if removed:
+        ob = f"removed for this run ({removed}); compare.py re-executed itself without them"
+    elif any(v in os.environ for v in _OPENBLAS_VARS):
+        kept = " ".join(f"{v}={os.environ[v]}" for v in _OPENBLAS_VARS if v in os.environ)
+        ob = f"KEPT ({kept}, --keep-openblas-env): numpy may run a slower kernel"
+    else:
+        ob = "not set"
+    try:
+        simd = rl._core.simd_level()
+    except Exception:  # noqa: BLE001
+        simd = "?"
+    stat = "best" if ctx.stat == "min" else "median"
+    return [
+        f"randla benchmarks ({'--quick sizes' if ctx.quick else 'full sizes'}), "
+        f"{time.strftime('%Y-%m-%d %H:%M')}",
+        f"machine: {_cpu_model()}, {os.cpu_count()} cores, {_mem_total()}, "
+        f"{platform.system()} {platform.machine()}",
+        f"versions: python {platform.python_version()}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, randla {rl.__version__} (SIMD {simd})",
+        f"threads: randla {rl.get_num_threads()}; BLAS: {_blas_info()}",
+        f"load average at start (1/5/15 min): {_loadavg()} (other processes share the cores)",
+        f"OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE: {ob}",
+        f"timing: {stat} of {ctx.repeat} runs, anchor/randla/floor interleaved; "
+        "ratio = anchor s / randla s (>1: randla faster); "
+        "floor ratio = randla s / floor s",
+    ]
+
+
+LEGEND = [
+    "eps: subspace-embedding distortion max_i |sigma_i(S Q) - 1| for an orthonormal basis Q of "
+    "range(A), i.e. (1 +- eps)||Ax|| bounds ||SAx|| for all x (0: isometry; about sqrt(d/k) "
+    "for a Gaussian sketch; the numpy Gaussian anchor is scaled by 1/sqrt(k) first).",
+    "S@A vs to_dense: max relative difference between S @ A and S.to_dense() @ A on a small "
+    "3000x7 case with the same operator kind (a 3000x7 CSR input for W4).",
+    "peak: extra resident memory during the randla call (a materialized S would be k*n*8 bytes).",
+    "W3 uses W1's k (= 4d) for both sketches, so eps compares like with like. On this incoherent "
+    "Gaussian A CountSketch embeds about as well as a Gaussian sketch; for a guarantee on every A "
+    "it needs k ~ d^2. W4's X has the same number of nonzeros in every row, at random columns.",
+]
+
+
+def _fmt_s(t: Optional[float]) -> str:
+    if t is None:
+        return "-"
+    if t >= 10:
+        return f"{t:.1f}"
+    if t >= 1:
+        return f"{t:.2f}"
+    return f"{t:.3g}"
+
+
+def table_cells(row: Row) -> list[str]:
+    ratio = row.ratio
+    ratio_s = "-"
+    if ratio is not None:
+        ok = "" if row.min_ratio is None else (" ok" if ratio >= row.min_ratio else " MISS")
+        ratio_s = f"{ratio:.2f}x{ok}"
+    floor_s = "-"
+    fr = row.floor_ratio
+    if fr is not None:
+        ok = (
+            "" if row.max_floor_ratio is None else (" ok" if fr <= row.max_floor_ratio else " MISS")
+        )
+        floor_s = f"{fr:.2f}x{ok} ({row.floor_name} {_fmt_s(row.floor_s)} s)"
+    randla_s = _fmt_s(row.randla_s) if row.error is None else "FAILED"
+    acc = row.accuracy if row.error is None else f"{row.error}; {row.accuracy}"
+    return [
+        row.workload,
+        row.anchor,
+        _fmt_s(row.anchor_s),
+        randla_s,
+        ratio_s,
+        row.target,
+        floor_s,
+        acc,
+    ]
+
+
+COLUMNS = [
+    "workload",
+    "anchor",
+    "anchor s",
+    "randla s",
+    "ratio",
+    "target",
+    "floor ratio",
+    "accuracy",
+]
+
+
+def render_text(rows: list[Row]) -> str:
+    cells = [COLUMNS] + [[c.replace("`", "") for c in table_cells(r)] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+    lines = []
+    for j, r in enumerate(cells):
+        lines.append(" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if j == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_markdown(rows: list[Row]) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        lines.append("| " + " | ".join(esc(c) for c in table_cells(r)) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="scaled-down sizes (< 3 minutes)")
+    parser.add_argument("--only", default="", help="comma-separated workload ids, e.g. W1,W3")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per call (default 3)")
+    parser.add_argument(
+        "--stat",
+        choices=("min", "median"),
+        default="min",
+        help="aggregate of the repeated runs: best (min, default) or median",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--keep-openblas-env",
+        action="store_true",
+        help="do not remove OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE before numpy loads",
+    )
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()] or list(WORKLOADS)
+    unknown = [w for w in wanted if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; known: {', '.join(WORKLOADS)}")
+
+    ctx = Context(quick=args.quick, repeat=args.repeat, stat=args.stat)
+    head = header_lines(ctx)
+    if args.markdown:
+        print("\n".join(f"- {h}" for h in head))
+    else:
+        print("\n".join(head))
+    print(flush=True)
+
+    rows: list[Row] = []
+    t_start = time.perf_counter()
+    for wid in WORKLOADS:  # registry order, so W2 can reuse W1's anchor
+        if wid not in wanted:
+            continue
+        title, fn = WORKLOADS[wid]
+        t0 = time.perf_counter()
+        print(f"running {wid}: {title} ...", file=sys.stderr, flush=True)
+        try:
+            rows.extend(fn(ctx))
+        except Exception as exc:  # noqa: BLE001 - one broken workload must not hide the others
+            traceback.print_exc()
+            rows.append(Row(wid, "-", None, None, "-", error=_err(exc)))
+        print(f"  {wid} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+
+    print(render_markdown(rows) if args.markdown else render_text(rows))
+    print()
+    for line in LEGEND:
+        print(f"- {line}" if args.markdown else f"  {line}")
+    misses = [(r.workload, m) for r in rows for m in r.misses()]
+    print()
+    if misses:
+        print("Below target:" if not args.markdown else "**Below target:**")
+        for name, m in misses:
+            print(f"  - {name}: {m}" if not args.markdown else f"- {name}: {m}")
+    else:
+        print("All targets met.")
+    print(f"(total {time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
