@@ -6,7 +6,7 @@ use std::time::Instant;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use randla::rng::Stream;
-use randla::sketch::{Sketch, SketchOperator, SparseKind};
+use randla::sketch::{Sketch, SketchOperator, SparseKind, SparseSketch};
 
 fn best_of<R>(runs: usize, mut f: impl FnMut() -> R) -> f64 {
     (0..runs)
@@ -26,7 +26,9 @@ fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let (n, d, k) = (200_000usize, 200usize, 800usize);
-    let a = Mat::<f64>::from_fn(n, d, |i, j| ((i * 31 + j * 17) % 101) as f64 - 50.0);
+    // C-order input, as numpy users hold it: the transpose of a column-major d x n matrix.
+    let a_storage = Mat::<f64>::from_fn(d, n, |j, i| ((i * 31 + j * 17) % 101) as f64 - 50.0);
+    let a = a_storage.transpose();
     let threads = rayon::current_num_threads();
 
     if wanted("normal") {
@@ -53,7 +55,7 @@ fn main() {
                 out.as_mut(),
                 Accum::Replace,
                 s.as_ref(),
-                a.as_ref(),
+                a,
                 1.0,
                 Par::rayon(threads),
             )
@@ -63,6 +65,21 @@ fn main() {
             t,
             &format!("{:.1} GFLOP/s", 2.0 * (k * n * d) as f64 / t / 1e9),
         );
+    }
+    if wanted("structure") {
+        for (name, kind) in [
+            ("countsketch", SparseKind::CountSketch),
+            ("sparse_sign", SparseKind::SparseSign { nnz_per_col: 8 }),
+        ] {
+            let t = best_of(3, || {
+                SparseSketch::new(kind.clone(), k, n, 1).unwrap().nnz()
+            });
+            report(
+                &format!("{name} structure (n=200000)"),
+                t,
+                "by-column entries",
+            );
+        }
     }
     let ops: Vec<(&str, SketchOperator)> = vec![
         ("gaussian", SketchOperator::gaussian(k, n, 1).unwrap()),
@@ -82,8 +99,8 @@ fn main() {
             continue;
         }
         let mut out = Mat::<f64>::zeros(k, d);
-        let first = best_of(1, || op.apply(a.as_ref(), out.as_mut()));
-        let t = best_of(3, || op.apply(a.as_ref(), out.as_mut()));
+        let first = best_of(1, || op.apply(a, out.as_mut()));
+        let t = best_of(3, || op.apply(a, out.as_mut()));
         report(
             &format!("{name} S @ A (200000x200, k=800)"),
             t,

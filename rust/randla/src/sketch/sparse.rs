@@ -156,6 +156,38 @@ impl SparseSketch {
 
     /// Entries of the column-generated operators, columns in parallel.
     fn hashed_columns(&self) -> CompressedOwned<f64> {
+        let fixed = match self.kind {
+            SparseKind::CountSketch => Some(1),
+            SparseKind::SparseSign { nnz_per_col } => Some(nnz_per_col),
+            _ => None,
+        };
+        if let Some(per_col) = fixed {
+            // A fixed number of entries per column: fill the arrays in place, in parallel.
+            const COLS: usize = 4096;
+            let mut indices = vec![0usize; self.n * per_col];
+            let mut data = vec![0.0f64; self.n * per_col];
+            crate::parallel::install(|| {
+                indices
+                    .par_chunks_mut(COLS * per_col)
+                    .zip(data.par_chunks_mut(COLS * per_col))
+                    .enumerate()
+                    .for_each(|(c, (rows, vals))| {
+                        let columns = rows
+                            .chunks_exact_mut(per_col)
+                            .zip(vals.chunks_exact_mut(per_col));
+                        for (t, (r, v)) in columns.enumerate() {
+                            self.fixed_column(c * COLS + t, r, v);
+                        }
+                    })
+            });
+            return CompressedOwned {
+                major: self.n,
+                minor: self.k,
+                indptr: (0..=self.n).map(|j| j * per_col).collect(),
+                indices,
+                data,
+            };
+        }
         let chunks = even_blocks(self.n, 4096);
         let parts: Vec<(Vec<usize>, Vec<usize>, Vec<f64>)> = crate::parallel::install(|| {
             chunks
@@ -194,36 +226,46 @@ impl SparseSketch {
         }
     }
 
-    fn column_entries(&self, j: usize, rows: &mut Vec<usize>, vals: &mut Vec<f64>) {
-        let row_stream = Stream::new(self.seed, tag::ROWS);
-        let sign_stream = Stream::new(self.seed, tag::SIGNS);
-        let k = self.k as u64;
+    /// Column `j` of CountSketch or sparse sign, into slices of length nnz_per_col.
+    ///
+    /// CountSketch: one block (words 0-1 pick the row by multiply-high, bit 0
+    /// of word 2 the sign). Sparse sign: Floyd's algorithm, s distinct rows from
+    /// s draws; draw t is the 64-bit half t % 2 of block (j, t / 2), its high
+    /// bits pick the row, its lowest bit the sign.
+    #[inline(always)]
+    fn fixed_column(&self, j: usize, rows: &mut [usize], vals: &mut [f64]) {
+        let stream = Stream::new(self.seed, tag::ROWS);
         match self.kind {
             SparseKind::CountSketch => {
-                rows.push(row_stream.below_at(j as u64, k) as usize);
-                vals.push(if sign_stream.bit_at(j as u64) {
-                    1.0
-                } else {
-                    -1.0
-                });
+                let b = stream.block(j as u64, 0);
+                let word = ((b[0] as u64) << 32) | b[1] as u64;
+                rows[0] = ((word as u128 * self.k as u128) >> 64) as usize;
+                vals[0] = if b[2] & 1 == 1 { 1.0 } else { -1.0 };
             }
             SparseKind::SparseSign { nnz_per_col: s } => {
-                // Floyd's algorithm: s distinct rows from s draws.
-                let start = rows.len();
                 let value = 1.0 / (s as f64).sqrt();
+                let mut block = [0u32; 4];
                 for t in 0..s {
-                    let position = (j * s + t) as u64;
+                    if t % 2 == 0 {
+                        block = stream.block(j as u64, (t / 2) as u32);
+                    }
+                    let h = 2 * (t % 2);
+                    let word = ((block[h] as u64) << 32) | block[h + 1] as u64;
                     let m = self.k - s + t;
-                    let r = row_stream.below_at(position, m as u64 + 1) as usize;
-                    let row = if rows[start..].contains(&r) { m } else { r };
-                    rows.push(row);
-                    vals.push(if sign_stream.bit_at(position) {
-                        value
-                    } else {
-                        -value
-                    });
+                    let r = ((word as u128 * (m as u128 + 1)) >> 64) as usize;
+                    rows[t] = if rows[..t].contains(&r) { m } else { r };
+                    vals[t] = if word & 1 == 1 { value } else { -value };
                 }
             }
+            _ => unreachable!("only CountSketch and sparse sign have fixed column counts"),
+        }
+    }
+
+    /// Column `j` of the very sparse projection: geometric gaps between rows.
+    fn column_entries(&self, j: usize, rows: &mut Vec<usize>, vals: &mut Vec<f64>) {
+        let row_stream = Stream::new(self.seed, tag::ROWS);
+        let k = self.k as u64;
+        match self.kind {
             SparseKind::VerySparse { density } => {
                 let value = (1.0 / (self.k as f64 * density)).sqrt();
                 // Geometric gaps between nonzero rows; draw t of column j is block (j, t).
@@ -250,7 +292,7 @@ impl SparseSketch {
                     vals.push(if b[2] & 1 == 1 { value } else { -value });
                 }
             }
-            SparseKind::RowSampling { .. } => unreachable!("row sampling is generated by rows"),
+            _ => unreachable!("only the very sparse projection has variable columns"),
         }
     }
 
@@ -344,7 +386,7 @@ impl SparseSketch {
         let s = self.by_col();
         let (k, d) = (self.k, a.ncols());
         let by_memory = (PARTIAL_ELEMS / (k * d).max(1)).max(1);
-        let count = (self.n / 4096).clamp(1, 16).min(by_memory);
+        let count = (self.n / 32_768).clamp(1, 8).min(by_memory);
         let chunks = even_blocks(self.n, self.n.div_ceil(count));
         let partials: Vec<Vec<T>> = chunks
             .par_iter()
