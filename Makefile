@@ -37,11 +37,11 @@ test-rust:
 
 # pytest exits 5 when it collected nothing: report it and fail.
 test-python: build
-	$(PY) -m pytest -q || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest collected no tests" >&2; exit $$rc; }
+	$(PY) -m pytest -q tests --doctest-modules python/randla || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest collected no tests" >&2; exit $$rc; }
 	@if [ -n "$(CHECK_API)" ]; then $(PY) $(CHECK_API) $(API_AREAS); else echo "check_api.py not found: skipped"; fi
 
 test-all: build test-rust
-	$(PY) -m pytest -q -m "slow or not slow"
+	$(PY) -m pytest -q -m "slow or not slow" tests --doctest-modules python/randla
 
 lint: build
 	cargo fmt --all -- --check

@@ -45,6 +45,14 @@ def test_exceptions_are_caught_by_their_bases():
         warnings.warn("stopped at maxiter", rl.ConvergenceWarning, stacklevel=1)
 
 
+def test_rust_panic_surfaces_as_internal_error_and_the_library_keeps_working():
+    # The panic happens inside the kernel boundary (GIL released), as a real bug would.
+    with pytest.raises(rl.RandlaInternalError, match="deliberate panic"):
+        _core._panic_for_tests()
+    S = rl.sketch.gaussian(3, 10, rng=0)
+    assert np.allclose(S @ np.eye(10), S.to_dense())
+
+
 # --- the rng argument ------------------------------------------------------------
 
 

@@ -318,6 +318,19 @@ def rademacher(k: int, n: int, *, rng: RNGLike = None, dtype: Any = np.float64) 
 
     Same layout and cost as :func:`gaussian`, with cheaper generation.
 
+    Parameters
+    ----------
+    k, n : int
+        Shape ``(k, n)`` of the operator, ``1 <= k <= n``.
+    rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+        Source of the 64-bit key.
+    dtype : float32 or float64
+        Precision of the entries (products follow numpy's type promotion).
+
+    Returns
+    -------
+    SketchOperator
+
     Examples
     --------
     >>> import numpy as np, randla as rl
@@ -336,6 +349,19 @@ def srht(k: int, n: int, *, rng: RNGLike = None, dtype: Any = np.float64) -> Ske
     ``P`` keeps ``k`` distinct rows drawn uniformly (in increasing order), so
     ``k <= n2``. ``S @ A`` costs O(n2 d log n2) with a cache-blocked FWHT.
 
+    Parameters
+    ----------
+    k, n : int
+        Shape ``(k, n)`` of the operator, ``1 <= k <= n``.
+    rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+        Source of the 64-bit key.
+    dtype : float32 or float64
+        Precision of the entries (products follow numpy's type promotion).
+
+    Returns
+    -------
+    SketchOperator
+
     Examples
     --------
     >>> import numpy as np, randla as rl
@@ -350,6 +376,19 @@ def countsketch(k: int, n: int, *, rng: RNGLike = None, dtype: Any = np.float64)
     """CountSketch (Clarkson–Woodruff): one ±1 per column, in a uniformly random row.
 
     ``S @ A`` costs one pass over ``A``: O(nnz(A)).
+
+    Parameters
+    ----------
+    k, n : int
+        Shape ``(k, n)`` of the operator, ``1 <= k <= n``.
+    rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+        Source of the 64-bit key.
+    dtype : float32 or float64
+        Precision of the entries (products follow numpy's type promotion).
+
+    Returns
+    -------
+    SketchOperator
 
     Examples
     --------
@@ -373,6 +412,22 @@ def sparse_sign(
 
     Entries are ±1/√nnz_per_col. ``S @ A`` costs O(nnz_per_col * nnz(A)).
     Requires ``nnz_per_col <= k``.
+
+    Parameters
+    ----------
+    k, n : int
+        Shape ``(k, n)`` of the operator, ``1 <= k <= n``.
+    nnz_per_col : int
+        Nonzeros per column, ``1 <= nnz_per_col <= k`` (8 by default; ``rl.sketch.apply``
+        clamps the default to ``k``).
+    rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+        Source of the 64-bit key.
+    dtype : float32 or float64
+        Precision of the entries (products follow numpy's type promotion).
+
+    Returns
+    -------
+    SketchOperator
 
     Examples
     --------
@@ -399,6 +454,21 @@ def sparse_rp(
     with equal probability. ``density="auto"`` is ``1/sqrt(n)``. Rows of the
     nonzeros of each column are drawn by geometric skipping, so generation
     costs O(nnz(S)), not O(k n).
+
+    Parameters
+    ----------
+    k, n : int
+        Shape ``(k, n)`` of the operator, ``1 <= k <= n``.
+    density : float or "auto"
+        Probability that an entry is nonzero, in (0, 1]; ``"auto"`` is ``1/sqrt(n)``.
+    rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+        Source of the 64-bit key.
+    dtype : float32 or float64
+        Precision of the entries (products follow numpy's type promotion).
+
+    Returns
+    -------
+    SketchOperator
 
     Examples
     --------
@@ -431,6 +501,8 @@ def row_sampling(
 
     Parameters
     ----------
+    k, n : int
+        Shape ``(k, n)`` of the operator, ``1 <= k <= n``.
     p : array_like of shape (n,), optional
         Sampling probabilities (normalized here; uniform if ``None``). Must be
         finite and nonnegative with a positive sum.
@@ -441,6 +513,14 @@ def row_sampling(
         sampling uses Efraimidis–Spirakis keys and the same ``1/sqrt(k p_i)``
         scale, unbiased only to first order in ``k p_i``. Samples without
         replacement are returned in increasing row order.
+    rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+        Source of the 64-bit key.
+    dtype : float32 or float64
+        Precision of the entries.
+
+    Returns
+    -------
+    SketchOperator
 
     Examples
     --------

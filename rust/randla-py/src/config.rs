@@ -19,7 +19,17 @@ fn simd_level() -> &'static str {
     randla::simd_level()
 }
 
+/// Panics inside the core's error boundary: lets the tests check that a Rust
+/// panic surfaces as `randla.RandlaInternalError` and never aborts.
+#[pyfunction]
+fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
+    crate::error::run(py, || -> randla::Result<()> {
+        panic!("deliberate panic for the tests")
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
