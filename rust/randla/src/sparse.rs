@@ -115,6 +115,21 @@ impl<'a, T, I: Index> Compressed<'a, T, I> {
         self.data.len()
     }
 
+    /// Hints the CPU to fetch the bounds of line `i` (`indptr[i..=i + 1]`).
+    #[inline(always)]
+    pub fn prefetch_bounds(&self, i: usize) {
+        prefetch(self.indptr.as_ptr().wrapping_add(i));
+    }
+
+    /// Hints the CPU to fetch the first entries of line `i`; reads `indptr[i]`,
+    /// so call [`Self::prefetch_bounds`] for it a little earlier.
+    #[inline(always)]
+    pub fn prefetch_line(&self, i: usize) {
+        let start = self.indptr[i].to_usize();
+        prefetch(self.indices.as_ptr().wrapping_add(start));
+        prefetch(self.data.as_ptr().wrapping_add(start));
+    }
+
     /// The stored (minor index, value) pairs of major line `i`.
     #[inline(always)]
     pub fn line(&self, i: usize) -> impl Iterator<Item = (usize, T)> + 'a
@@ -187,6 +202,18 @@ impl<T> CompressedOwned<T> {
             data: &self.data,
         }
     }
+}
+
+/// A prefetch hint (a no-op where the architecture has none). Never faults.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint and never dereferences or faults.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// A sparse matrix of shape `(nrows, ncols)` in either compressed format.

@@ -366,9 +366,20 @@ impl SparseSketch {
             .zip(blocks.par_iter())
             .for_each(|(mut piece, rows)| {
                 let mut acc = vec![T::ZERO; d];
+                let mut entries: Vec<(usize, f64)> = Vec::new();
                 for (t, i) in rows.clone().enumerate() {
                     acc.fill(T::ZERO);
-                    for (j, v) in s.line(i) {
+                    // The input rows are scattered: fetch their bounds 16 rows
+                    // ahead and their entries 8 rows ahead (latency, not bandwidth).
+                    entries.clear();
+                    entries.extend(s.line(i));
+                    for (e, &(j, v)) in entries.iter().enumerate() {
+                        if let Some(&(ahead, _)) = entries.get(e + 16) {
+                            a.prefetch_bounds(ahead);
+                        }
+                        if let Some(&(ahead, _)) = entries.get(e + 8) {
+                            a.prefetch_line(ahead);
+                        }
                         let v = T::from_f64(v);
                         for (c, x) in a.line(j) {
                             acc[c] += v * x;
