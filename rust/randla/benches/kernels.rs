@@ -47,6 +47,24 @@ fn main() {
             &format!("{:.1} M normals/s", 1.048576 / t),
         );
     }
+    if wanted("generate") {
+        use rayon::prelude::*;
+        let s = Stream::new(1, 0);
+        let t = best_of(3, || {
+            (0..k).into_par_iter().for_each(|i| {
+                let mut row = vec![0.0f64; 256];
+                for j0 in (0..n).step_by(256) {
+                    let w = 256.min(n - j0);
+                    s.fill_normal((i * n + j0) as u64, &mut row[..w]);
+                }
+            })
+        });
+        report(
+            "generate 800x200000 normals (all threads)",
+            t,
+            &format!("{:.0} M normals/s", (k * n) as f64 / t / 1e6),
+        );
+    }
     if wanted("gemm") {
         let s = Mat::<f64>::from_fn(k, n, |i, j| ((i + j) % 7) as f64);
         let mut out = Mat::<f64>::zeros(k, d);

@@ -8,11 +8,16 @@
 //! backend that asks for the same positions gets the same bits.
 //!
 //! Only `u32` arithmetic is used in the generator, so the same bits can be
-//! produced later on a GPU. The normal draws use Box–Muller with polynomial
-//! `ln`, `sin` and `cos` written in plain IEEE arithmetic (no fused
-//! multiply-add, no libm), so scalar and SIMD code give identical bits.
+//! produced later on a GPU. Normals: Box–Muller on 32-bit uniforms `(x + 1/2)
+//! 2^-32` (as cuRAND does), four per block: normal `p` uses the word pair
+//! `(p % 4) / 2` of block `p / 4`. The 32-bit radius truncates the tails
+//! beyond 6.7 standard deviations (probability 3e-11). `ln`, `sin` and `cos`
+//! are polynomials in plain IEEE arithmetic (no fused multiply-add, no
+//! libm), so scalar and SIMD code give identical bits.
 
 const M0: u32 = 0xD251_1F53;
+/// Normals generated per vectorized batch (64 Philox blocks).
+const NORMAL_BATCH: usize = 256;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
 const W1: u32 = 0xBB67_AE85;
@@ -109,7 +114,9 @@ impl Stream {
     /// A standard normal at `position`.
     #[inline(always)]
     pub fn normal_at(&self, position: u64) -> f64 {
-        let (z0, z1) = box_muller(self.block(position / 2, 0));
+        let b = self.block(position / 4, 0);
+        let h = 2 * ((position % 4) / 2) as usize;
+        let (z0, z1) = box_muller(unit32(b[h]), unit32(b[h + 1]));
         if position % 2 == 0 {
             z0
         } else {
@@ -135,38 +142,54 @@ impl Stream {
 
     #[inline(always)]
     fn fill_normal_impl(&self, start: u64, out: &mut [f64]) {
+        // Whole batches are generated straight into `out`; a ragged start or
+        // end goes through one scratch batch, so every value takes the
+        // vectorized path.
         let mut out = out;
         let mut pos = start;
-        if pos % 2 == 1 && !out.is_empty() {
-            out[0] = self.normal_at(pos);
-            out = &mut out[1..];
-            pos += 1;
-        }
-        // Batches of pairs in structure-of-arrays form: the generator, the
-        // uniform conversion and the polynomials each run as a plain loop the
-        // compiler vectorizes.
-        const BATCH: usize = 64;
-        let mut words = [[0u32; BATCH]; 4];
-        let mut u1 = [0.0f64; BATCH];
-        let mut u2 = [0.0f64; BATCH];
-        let mut first = [0.0f64; BATCH];
-        let mut second = [0.0f64; BATCH];
-        let mut chunks = out.chunks_exact_mut(2 * BATCH);
-        for chunk in &mut chunks {
-            self.blocks_soa(pos / 2, &mut words);
-            for i in 0..BATCH {
-                u1[i] = open_unit(words[0][i], words[1][i]);
-                u2[i] = open_unit(words[2][i], words[3][i]);
+        let mut scratch = [0.0f64; NORMAL_BATCH];
+        while !out.is_empty() {
+            let offset = (pos % 4) as usize;
+            let block = pos / 4;
+            if offset == 0 && out.len() >= NORMAL_BATCH {
+                let (head, tail) = out.split_at_mut(NORMAL_BATCH);
+                self.normal_batch(block, head.try_into().expect("NORMAL_BATCH values"));
+                out = tail;
+                pos += NORMAL_BATCH as u64;
+            } else {
+                self.normal_batch(block, &mut scratch);
+                let take = (NORMAL_BATCH - offset).min(out.len());
+                let (head, tail) = out.split_at_mut(take);
+                head.copy_from_slice(&scratch[offset..offset + take]);
+                out = tail;
+                pos += take as u64;
             }
-            box_muller_batch(&u1, &u2, &mut first, &mut second);
-            for i in 0..BATCH {
-                chunk[2 * i] = first[i];
-                chunk[2 * i + 1] = second[i];
-            }
-            pos += 2 * BATCH as u64;
         }
-        for (i, x) in chunks.into_remainder().iter_mut().enumerate() {
-            *x = self.normal_at(pos + i as u64);
+    }
+
+    /// The normals of blocks `block .. block + NORMAL_BATCH / 4`, in structure-
+    /// of-arrays form: the generator, the uniform conversion and the
+    /// polynomials each run as a plain loop the compiler vectorizes. Block i
+    /// gives the Box–Muller pairs (w0, w1) and (w2, w3).
+    #[inline(always)]
+    fn normal_batch(&self, block: u64, out: &mut [f64; NORMAL_BATCH]) {
+        const BLOCKS: usize = NORMAL_BATCH / 4;
+        let mut words = [[0u32; BLOCKS]; 4];
+        let mut u1 = [0.0f64; 2 * BLOCKS];
+        let mut u2 = [0.0f64; 2 * BLOCKS];
+        let mut first = [0.0f64; 2 * BLOCKS];
+        let mut second = [0.0f64; 2 * BLOCKS];
+        self.blocks_soa(block, &mut words);
+        for i in 0..BLOCKS {
+            u1[2 * i] = unit32(words[0][i]);
+            u2[2 * i] = unit32(words[1][i]);
+            u1[2 * i + 1] = unit32(words[2][i]);
+            u2[2 * i + 1] = unit32(words[3][i]);
+        }
+        box_muller_batch(&u1, &u2, &mut first, &mut second);
+        for m in 0..2 * BLOCKS {
+            out[2 * m] = first[m];
+            out[2 * m + 1] = second[m];
         }
     }
 
@@ -303,10 +326,17 @@ pub(crate) fn open_unit(hi: u32, lo: u32) -> f64 {
     f64::from_bits(0x3ff0_0000_0000_0000 | mantissa) - (1.0 - 1.0 / 9_007_199_254_740_992.0)
 }
 
+/// `(x + 1/2) 2^-32` in (0, 1), exactly (no integer-to-float conversion).
 #[inline(always)]
-fn box_muller(block: [u32; 4]) -> (f64, f64) {
-    let u1 = [open_unit(block[0], block[1])];
-    let u2 = [open_unit(block[2], block[3])];
+fn unit32(x: u32) -> f64 {
+    (f64::from_bits(0x4330_0000_0000_0000 | x as u64) - 4_503_599_627_370_496.0 + 0.5)
+        * (1.0 / 4_294_967_296.0)
+}
+
+#[inline(always)]
+fn box_muller(u1: f64, u2: f64) -> (f64, f64) {
+    let u1 = [u1];
+    let u2 = [u2];
     let (mut a, mut b) = ([0.0], [0.0]);
     box_muller_batch(&u1, &u2, &mut a, &mut b);
     (a[0], b[0])

@@ -19,7 +19,7 @@ use crate::Real;
 /// Rows of `S` per task.
 const ROW_BLOCK: usize = 256;
 /// Columns of `S` generated per GEMM call.
-const TILE_COLS: usize = 256;
+const TILE_COLS: usize = 512;
 /// Columns of `S` summed per partial product (at least), and at most this many partials.
 const MIN_CHUNK: usize = 8192;
 const MAX_CHUNKS: usize = 16;
