@@ -49,6 +49,7 @@ lint: build
 	$(VENV)/bin/ruff check python tests benches docs
 	$(VENV)/bin/ruff format --check python tests benches docs
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest randla._core
 
 bench-deps: $(STAMP)
 	$(PIP) install --quiet scikit-learn threadpoolctl asv

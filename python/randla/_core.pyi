@@ -1,6 +1,20 @@
 # Type stubs of the Rust extension module randla._core (checked by mypy.stubtest).
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "SketchCore",
+    "__version__",
+    "_panic_for_tests",
+    "get_num_threads",
+    "philox4x32_10_block",
+    "philox_blocks",
+    "random_draws",
+    "set_num_threads",
+    "simd_level",
+]
 
 __version__: str
 
@@ -9,6 +23,7 @@ def get_num_threads() -> int: ...
 def simd_level() -> str: ...
 def _panic_for_tests() -> None: ...
 
+@final
 class SketchCore:
     def __new__(
         cls,
