@@ -12,8 +12,9 @@
 //! 2^-32` (as cuRAND does), four per block: normal `p` uses the word pair
 //! `(p % 4) / 2` of block `p / 4`. The 32-bit radius truncates the tails
 //! beyond 6.7 standard deviations (probability 3e-11). `ln`, `sin` and `cos`
-//! are polynomials in plain IEEE arithmetic (no fused multiply-add, no
-//! libm), so scalar and SIMD code give identical bits.
+//! are polynomials in IEEE arithmetic with explicit `mul_add` (a correctly
+//! rounded fused multiply-add in hardware and in software alike) and no libm,
+//! so scalar and SIMD code give identical bits.
 
 const M0: u32 = 0xD251_1F53;
 /// Normals generated per vectorized batch (64 Philox blocks).
@@ -375,18 +376,18 @@ pub(crate) fn ln_unit(x: f64) -> f64 {
     // ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| <= 0.1716.
     let s = (m - 1.0) / (m + 1.0);
     let z = s * s;
-    let mut p = 1.0 / 21.0;
-    p = p * z + 1.0 / 19.0;
-    p = p * z + 1.0 / 17.0;
-    p = p * z + 1.0 / 15.0;
-    p = p * z + 1.0 / 13.0;
-    p = p * z + 1.0 / 11.0;
-    p = p * z + 1.0 / 9.0;
-    p = p * z + 1.0 / 7.0;
-    p = p * z + 1.0 / 5.0;
-    p = p * z + 1.0 / 3.0;
-    p = p * z + 1.0;
-    2.0 * s * p + e * std::f64::consts::LN_2
+    let mut p: f64 = 1.0 / 21.0;
+    p = p.mul_add(z, 1.0 / 19.0);
+    p = p.mul_add(z, 1.0 / 17.0);
+    p = p.mul_add(z, 1.0 / 15.0);
+    p = p.mul_add(z, 1.0 / 13.0);
+    p = p.mul_add(z, 1.0 / 11.0);
+    p = p.mul_add(z, 1.0 / 9.0);
+    p = p.mul_add(z, 1.0 / 7.0);
+    p = p.mul_add(z, 1.0 / 5.0);
+    p = p.mul_add(z, 1.0 / 3.0);
+    p = p.mul_add(z, 1.0);
+    (2.0 * s).mul_add(p, e * std::f64::consts::LN_2)
 }
 
 /// `(cos 2πt, sin 2πt)` for `t` in [0, 1), branch-free.
@@ -398,25 +399,25 @@ fn cos_sin_turns(t: f64) -> (f64, f64) {
     let phi = (t4 - q) * std::f64::consts::FRAC_PI_2;
     let z = phi * phi;
     // Taylor series on |phi| <= pi/4: truncation below 1e-17.
-    let mut sp = -1.0 / 355_687_428_096_000.0; // -1/17!
-    sp = sp * z + 1.0 / 1_307_674_368_000.0;
-    sp = sp * z - 1.0 / 6_227_020_800.0;
-    sp = sp * z + 1.0 / 39_916_800.0;
-    sp = sp * z - 1.0 / 362_880.0;
-    sp = sp * z + 1.0 / 5_040.0;
-    sp = sp * z - 1.0 / 120.0;
-    sp = sp * z + 1.0 / 6.0;
-    let sin_phi = phi - phi * z * sp;
-    let mut cp = 1.0 / 6_402_373_705_728_000.0; // 1/18!
-    cp = cp * z - 1.0 / 20_922_789_888_000.0;
-    cp = cp * z + 1.0 / 87_178_291_200.0;
-    cp = cp * z - 1.0 / 479_001_600.0;
-    cp = cp * z + 1.0 / 3_628_800.0;
-    cp = cp * z - 1.0 / 40_320.0;
-    cp = cp * z + 1.0 / 720.0;
-    cp = cp * z - 1.0 / 24.0;
-    cp = cp * z + 0.5;
-    let cos_phi = 1.0 - z * cp;
+    let mut sp: f64 = -1.0 / 355_687_428_096_000.0; // -1/17!
+    sp = sp.mul_add(z, 1.0 / 1_307_674_368_000.0);
+    sp = sp.mul_add(z, -1.0 / 6_227_020_800.0);
+    sp = sp.mul_add(z, 1.0 / 39_916_800.0);
+    sp = sp.mul_add(z, -1.0 / 362_880.0);
+    sp = sp.mul_add(z, 1.0 / 5_040.0);
+    sp = sp.mul_add(z, -1.0 / 120.0);
+    sp = sp.mul_add(z, 1.0 / 6.0);
+    let sin_phi = (-phi * z).mul_add(sp, phi);
+    let mut cp: f64 = 1.0 / 6_402_373_705_728_000.0; // 1/18!
+    cp = cp.mul_add(z, -1.0 / 20_922_789_888_000.0);
+    cp = cp.mul_add(z, 1.0 / 87_178_291_200.0);
+    cp = cp.mul_add(z, -1.0 / 479_001_600.0);
+    cp = cp.mul_add(z, 1.0 / 3_628_800.0);
+    cp = cp.mul_add(z, -1.0 / 40_320.0);
+    cp = cp.mul_add(z, 1.0 / 720.0);
+    cp = cp.mul_add(z, -1.0 / 24.0);
+    cp = cp.mul_add(z, 0.5);
+    let cos_phi = (-z).mul_add(cp, 1.0);
     // Rotate by q quarter turns.
     let quadrant = (q as i64) & 3;
     let swap = quadrant & 1 == 1;

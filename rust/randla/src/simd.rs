@@ -3,8 +3,9 @@
 //! Kernels write plain loops that the compiler vectorizes; [`dispatch`]
 //! compiles the closure's body (inlined) once per instruction set and picks
 //! one at run time, so a portable build still runs AVX2 or AVX-512 code.
-//! Rust never contracts `a * b + c` into a fused multiply-add, so every
-//! variant gives the same bits.
+//! Rust never contracts `a * b + c` into a fused multiply-add on its own, and
+//! an explicit `mul_add` is correctly rounded everywhere, so every variant
+//! gives the same bits.
 
 /// Runs `f` compiled for the best instruction set of this CPU.
 #[inline(always)]
