@@ -369,15 +369,15 @@ impl SparseSketch {
                 let mut entries: Vec<(usize, f64)> = Vec::new();
                 for (t, i) in rows.clone().enumerate() {
                     acc.fill(T::ZERO);
-                    // The input rows are scattered: fetch their bounds 16 rows
-                    // ahead and their entries 8 rows ahead (latency, not bandwidth).
+                    // The input rows are scattered: fetch their bounds 32 rows
+                    // ahead and their entries 16 rows ahead (latency, not bandwidth).
                     entries.clear();
                     entries.extend(s.line(i));
                     for (e, &(j, v)) in entries.iter().enumerate() {
-                        if let Some(&(ahead, _)) = entries.get(e + 16) {
+                        if let Some(&(ahead, _)) = entries.get(e + 32) {
                             a.prefetch_bounds(ahead);
                         }
-                        if let Some(&(ahead, _)) = entries.get(e + 8) {
+                        if let Some(&(ahead, _)) = entries.get(e + 16) {
                             a.prefetch_line(ahead);
                         }
                         let v = T::from_f64(v);
