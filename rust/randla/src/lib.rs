@@ -6,6 +6,7 @@
 //! count, and randomness comes from the counter-based generator of [`rng`].
 
 pub mod error;
+pub mod krylov;
 pub mod parallel;
 pub mod rng;
 pub mod simd;
@@ -29,6 +30,7 @@ pub trait Real:
     + std::ops::Div<Output = Self>
     + std::ops::Neg<Output = Self>
     + std::ops::AddAssign
+    + std::ops::SubAssign
     + std::ops::MulAssign
     + 'static
 {

@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use faer::MatMut;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::error::{Error, Result};
@@ -60,6 +61,33 @@ pub fn even_blocks(len: usize, max_block: usize) -> Vec<std::ops::Range<usize>> 
     let count = len.div_ceil(max_block.max(1));
     (0..count)
         .map(|b| (b * len / count)..((b + 1) * len / count))
+        .collect()
+}
+
+/// Splits `m` into the row blocks `ranges` (contiguous, starting at 0).
+pub fn split_rows<'a, T>(
+    mut m: MatMut<'a, T>,
+    ranges: &[std::ops::Range<usize>],
+) -> Vec<MatMut<'a, T>> {
+    let mut pieces = Vec::with_capacity(ranges.len());
+    let mut offset = 0;
+    for r in ranges {
+        let (top, rest) = m.split_at_row_mut(r.end - offset);
+        pieces.push(top);
+        m = rest;
+        offset = r.end;
+    }
+    pieces
+}
+
+/// Splits `m` into the column blocks `ranges` (contiguous, starting at 0).
+pub fn split_cols<'a, T>(
+    m: MatMut<'a, T>,
+    ranges: &[std::ops::Range<usize>],
+) -> Vec<MatMut<'a, T>> {
+    split_rows(m.transpose_mut(), ranges)
+        .into_iter()
+        .map(|p| p.transpose_mut())
         .collect()
 }
 

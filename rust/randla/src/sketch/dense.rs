@@ -8,10 +8,11 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::{split_rows, Sketch};
+use super::Sketch;
 use crate::ensure;
 use crate::error::Result;
 use crate::parallel::even_blocks;
+use crate::parallel::split_rows;
 use crate::rng::{tag, Stream};
 use crate::sparse::{Compressed, Index, SparseRef};
 use crate::Real;

@@ -190,33 +190,6 @@ impl Sketch for SketchOperator {
     }
 }
 
-/// Splits `m` into the row blocks `ranges` (contiguous, starting at 0).
-pub(crate) fn split_rows<'a, T>(
-    mut m: MatMut<'a, T>,
-    ranges: &[std::ops::Range<usize>],
-) -> Vec<MatMut<'a, T>> {
-    let mut pieces = Vec::with_capacity(ranges.len());
-    let mut offset = 0;
-    for r in ranges {
-        let (top, rest) = m.split_at_row_mut(r.end - offset);
-        pieces.push(top);
-        m = rest;
-        offset = r.end;
-    }
-    pieces
-}
-
-/// Splits `m` into the column blocks `ranges` (contiguous, starting at 0).
-pub(crate) fn split_cols<'a, T>(
-    m: MatMut<'a, T>,
-    ranges: &[std::ops::Range<usize>],
-) -> Vec<MatMut<'a, T>> {
-    split_rows(m.transpose_mut(), ranges)
-        .into_iter()
-        .map(|p| p.transpose_mut())
-        .collect()
-}
-
 /// `acc += alpha * row i of a` (the row as a strided vector).
 #[inline(always)]
 pub(crate) fn axpy_row<T: Real>(acc: &mut [T], alpha: T, a: MatRef<'_, T>, i: usize) {

@@ -15,10 +15,11 @@ use faer::{MatMut, MatRef};
 use rayon::prelude::*;
 
 use super::srht::sample_distinct;
-use super::{axpy_row, split_cols, split_rows, store_col, store_row, Sketch};
+use super::{axpy_row, store_col, store_row, Sketch};
 use crate::ensure;
 use crate::error::Result;
 use crate::parallel::even_blocks;
+use crate::parallel::{split_cols, split_rows};
 use crate::rng::{ln_unit, open_unit, tag, Stream};
 use crate::sparse::{Compressed, CompressedOwned, Index, SparseRef};
 use crate::Real;

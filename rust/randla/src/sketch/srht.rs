@@ -14,10 +14,11 @@ use std::collections::HashSet;
 use faer::{MatMut, MatRef};
 use rayon::prelude::*;
 
-use super::{split_cols, Sketch};
+use super::Sketch;
 use crate::ensure;
 use crate::error::Result;
 use crate::parallel::even_blocks;
+use crate::parallel::split_cols;
 use crate::rng::{tag, Stream};
 use crate::sparse::{Compressed, Index, SparseRef};
 use crate::Real;
