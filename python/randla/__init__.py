@@ -9,7 +9,7 @@ sketching operators; ``rl.show_config()`` describes the build.
 
 from __future__ import annotations
 
-from . import _core, sketch
+from . import _core, krylov, sketch
 from ._config import backends, show_config
 from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
@@ -23,6 +23,7 @@ __all__ = [
     "__version__",
     "backends",
     "get_num_threads",
+    "krylov",
     "num_threads",
     "set_num_threads",
     "show_config",

@@ -1,5 +1,6 @@
 # Type stubs of the Rust extension module randla._core (checked by mypy.stubtest).
-from typing import final
+from collections.abc import Callable
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -9,6 +10,7 @@ __all__ = [
     "__version__",
     "_panic_for_tests",
     "get_num_threads",
+    "krylov_solve",
     "philox4x32_10_block",
     "philox_blocks",
     "random_draws",
@@ -61,3 +63,22 @@ def philox_blocks(seed: int, tag: int, start: int, count: int) -> npt.NDArray[np
 def random_draws(
     distribution: str, seed: int, tag: int, start: int, count: int
 ) -> npt.NDArray[np.float64]: ...
+def krylov_solve(
+    method: str,
+    a: tuple[Any, ...],
+    b: npt.NDArray[np.floating],
+    x0: npt.NDArray[np.floating] | None,
+    precond: tuple[Any, ...] | None,
+    rtol: float,
+    atol: float,
+    maxiter: int,
+    callback: Callable[[int, npt.NDArray[np.floating], npt.NDArray[np.float64]], bool] | None,
+) -> tuple[
+    npt.NDArray[np.floating],
+    list[bool],
+    list[int],
+    list[float],
+    npt.NDArray[np.float64],
+    bool,
+    list[int],
+]: ...

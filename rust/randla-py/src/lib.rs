@@ -8,6 +8,7 @@
 mod config;
 mod convert;
 mod error;
+mod krylov;
 mod rng;
 mod sketch;
 
@@ -19,5 +20,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     config::register(m)?;
     sketch::register(m)?;
     rng::register(m)?;
+    krylov::register(m)?;
     Ok(())
 }

@@ -1,0 +1,272 @@
+"""rl.krylov: solvers against scipy.sparse.linalg on a registry of problems."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import randla as rl
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+
+def poisson2d(k: int) -> sp.csr_matrix:
+    """5-point Laplacian on a k x k grid (SPD, n = k^2)."""
+    t = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(k, k))
+    eye = sp.identity(k)
+    return (sp.kron(t, eye) + sp.kron(eye, t)).tocsr()
+
+
+def spd_dense(n: int, cond: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (q * np.geomspace(1.0, cond, n)) @ q.T
+
+
+@dataclass
+class Problem:
+    name: str
+    make: Callable[[], Any]  # -> (A as given to the solver, dense reference, M or None)
+    rtol: float = 1e-8
+
+
+def _jacobi(A: sp.spmatrix) -> sp.spmatrix:
+    return sp.diags(1.0 / A.diagonal())
+
+
+SPD_PROBLEMS = [
+    Problem("poisson_csr", lambda: (poisson2d(20), None)),
+    Problem("poisson_csc", lambda: (poisson2d(20).tocsc(), None)),
+    Problem("poisson_coo_array", lambda: (sp.coo_array(poisson2d(15)), None)),
+    Problem("dense_cond1e3", lambda: (spd_dense(120, 1e3, 0), None)),
+    Problem("ill_conditioned_diag_jacobi", lambda: _ill_conditioned()),
+    Problem("poisson_linear_operator", lambda: (spla.aslinearoperator(poisson2d(15)), None)),
+    Problem("poisson_callable", lambda: (_callable(poisson2d(15)), None)),
+    Problem("poisson_jacobi", lambda: (poisson2d(20), _jacobi(poisson2d(20)))),
+    Problem("dense_callable_preconditioner", lambda: _dense_with_callable_m()),
+]
+
+
+def _ill_conditioned() -> tuple[Any, Any]:
+    # A badly scaled SPD matrix: Jacobi fixes the scaling.
+    A = poisson2d(12)
+    d = sp.diags(np.geomspace(1.0, 1e4, A.shape[0]))
+    B = (d @ A @ d).tocsr()
+    return B, _jacobi(B)
+
+
+def _callable(A: Any) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: A @ x
+
+
+def _dense_with_callable_m() -> tuple[Any, Any]:
+    A = spd_dense(80, 1e2, 3)
+    diag = np.diag(A).copy()
+    return A, spla.LinearOperator(A.shape, matvec=lambda x: x / diag, dtype=np.float64)
+
+
+def _dense(A: Any, n: int) -> np.ndarray:
+    if sp.issparse(A):
+        return A.toarray()
+    if isinstance(A, np.ndarray):
+        return A
+    if hasattr(A, "matvec"):
+        return np.column_stack([A.matvec(e) for e in np.eye(n)])
+    return np.column_stack([A(e) for e in np.eye(n)])
+
+
+def scipy_cg(A: Any, b: np.ndarray, rtol: float, M: Any = None) -> tuple[np.ndarray, int, int]:
+    count = [0]
+
+    def tick(_: Any) -> None:
+        count[0] += 1
+
+    op = (
+        spla.LinearOperator((b.shape[0],) * 2, matvec=A, dtype=b.dtype)
+        if callable(A) and not hasattr(A, "shape")
+        else A
+    )
+    m_op = M
+    x, info = spla.cg(op, b, rtol=rtol, atol=0.0, M=m_op, callback=tick, maxiter=10 * b.shape[0])
+    return x, info, count[0]
+
+
+@pytest.mark.parametrize("problem", SPD_PROBLEMS, ids=lambda p: p.name)
+def test_cg_matches_scipy(problem: Problem) -> None:
+    A, M = problem.make()
+    n = A.shape[0] if hasattr(A, "shape") else 225
+    rng = np.random.default_rng(7)
+    b = rng.standard_normal(n)
+    res = rl.krylov.cg(A, b, rtol=problem.rtol, M=M)
+    x_ref, info, iterations = scipy_cg(A, b, problem.rtol, M)
+    assert info == 0 and res.converged and res.info == 0
+    dense = _dense(A, n)
+    assert np.linalg.norm(dense @ res.x - b) <= 1.01 * problem.rtol * np.linalg.norm(b)
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-5 * np.abs(x_ref).max())
+    # Same recurrences: the iteration count within 2% of scipy's.
+    assert abs(res.iterations - iterations) <= max(1, 0.02 * iterations), (
+        res.iterations,
+        iterations,
+    )
+    assert res.residual_history.shape == (res.iterations + 1,)
+    assert res.residual_history[0] == pytest.approx(np.linalg.norm(b))
+    assert res.residual_norm == res.residual_history[-1]
+
+
+def test_cg_iterations_match_scipy_on_a_larger_poisson_problem() -> None:
+    A = poisson2d(60)
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    res = rl.krylov.cg(A, b, rtol=1e-8)
+    _, _, iterations = scipy_cg(A, b, 1e-8)
+    assert abs(res.iterations - iterations) <= 0.02 * iterations
+
+
+def test_cg_float32() -> None:
+    A = poisson2d(15).astype(np.float32)
+    b = np.random.default_rng(2).standard_normal(A.shape[0]).astype(np.float32)
+    res = rl.krylov.cg(A, b, rtol=1e-4)
+    assert res.x.dtype == np.float32 and res.converged
+    x64 = np.linalg.solve(A.toarray().astype(np.float64), b.astype(np.float64))
+    np.testing.assert_allclose(res.x, x64, rtol=0, atol=1e-3 * np.abs(x64).max())
+    # float64 data with float32 b promotes to float64.
+    assert rl.krylov.cg(A.astype(np.float64), b).x.dtype == np.float64
+
+
+def test_several_right_hand_sides_equal_separate_solves() -> None:
+    A = poisson2d(20)
+    B = np.random.default_rng(3).standard_normal((A.shape[0], 4))
+    B[:, 2] *= 1e-3  # a column with another scale converges on its own schedule
+    res = rl.krylov.cg(A, B, rtol=1e-9)
+    assert res.x.shape == B.shape and res.residual_history.shape[1] == 4
+    assert res.converged.all() and res.info.tolist() == [0, 0, 0, 0]
+    for c in range(4):
+        one = rl.krylov.cg(A, B[:, c], rtol=1e-9)
+        assert one.iterations == res.iterations[c]
+        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(res.residual_norm[c], one.residual_norm, rtol=1e-8)
+
+
+def test_x0_is_used() -> None:
+    A = poisson2d(15)
+    b = np.random.default_rng(4).standard_normal(A.shape[0])
+    exact = spla.spsolve(A.tocsc(), b)
+    res = rl.krylov.cg(A, b, x0=exact + 1e-9, rtol=1e-6)
+    assert res.iterations <= 1 and res.converged
+    cold = rl.krylov.cg(A, b, rtol=1e-6)
+    assert cold.iterations > 10
+
+
+def test_zero_right_hand_side() -> None:
+    A = poisson2d(5)
+    res = rl.krylov.cg(A, np.zeros(25), x0=np.ones(25))
+    assert res.converged and res.iterations == 0 and np.array_equal(res.x, np.zeros(25))
+
+
+def test_callback_sees_every_iteration_and_can_stop() -> None:
+    A = poisson2d(20)
+    b = np.ones(A.shape[0])
+    seen: list[rl.krylov.IterationInfo] = []
+
+    def watch(info: rl.krylov.IterationInfo) -> bool:
+        seen.append(info)
+        return info.iteration == 7
+
+    res = rl.krylov.cg(A, b, rtol=1e-10, callback=watch)
+    assert [i.iteration for i in seen] == list(range(1, 8))
+    assert res.stopped and not res.converged and res.iterations == 7
+    np.testing.assert_array_equal(seen[-1].x, res.x)
+    assert seen[-1].residual_norm == res.residual_norm
+    # The residual norm reported is the true residual up to rounding.
+    assert seen[-1].residual_norm == pytest.approx(np.linalg.norm(b - A @ seen[-1].x), rel=1e-8)
+    # A callback that returns None never stops.
+    full = rl.krylov.cg(A, b, rtol=1e-10, callback=lambda info: None)
+    assert full.converged and not full.stopped
+
+
+def test_callback_exception_propagates() -> None:
+    def boom(info: Any) -> bool:
+        raise KeyError("from the callback")
+
+    with pytest.raises(KeyError, match="from the callback"):
+        rl.krylov.cg(poisson2d(5), np.ones(25), callback=boom)
+
+
+def test_maxiter_gives_convergence_warning() -> None:
+    A = poisson2d(30)
+    with pytest.warns(rl.ConvergenceWarning, match="did not converge in 5 iterations"):
+        res = rl.krylov.cg(A, np.ones(A.shape[0]), rtol=1e-12, maxiter=5)
+    assert not res.converged and res.iterations == 5 and res.info == 5
+
+
+def test_indefinite_matrix_breaks_down_with_warning() -> None:
+    A = sp.diags(np.r_[np.ones(5), -np.ones(5)]).tocsr()
+    b = np.r_[np.ones(5), 3 * np.ones(5)]
+    with pytest.warns(rl.ConvergenceWarning, match="broke down.*not positive definite"):
+        res = rl.krylov.cg(A, b)
+    assert res.info < 0 and not res.converged
+    assert np.all(np.isfinite(res.x))
+
+
+def test_threads_give_identical_results() -> None:
+    A = poisson2d(120)  # several row blocks
+    B = np.random.default_rng(5).standard_normal((A.shape[0], 2))
+    with rl.num_threads(1):
+        one = rl.krylov.cg(A, B, rtol=1e-8)
+    with rl.num_threads(2):
+        two = rl.krylov.cg(A, B, rtol=1e-8)
+    assert np.array_equal(one.x, two.x) and np.array_equal(one.iterations, two.iterations)
+
+
+def test_repr_is_readable() -> None:
+    res = rl.krylov.cg(poisson2d(5), np.ones(25))
+    text = repr(res)
+    assert "converged=True" in text and "iterations=" in text and "(25,)" in text
+
+
+# --- bad input -----------------------------------------------------------------------
+
+
+def test_bad_input_raises() -> None:
+    A = poisson2d(5)
+    b = np.ones(25)
+    with pytest.raises(ValueError, match="square"):
+        rl.krylov.cg(sp.random(25, 20, density=0.2, format="csr", random_state=0), b)
+    with pytest.raises(ValueError, match=r"b has shape \(24,\)"):
+        rl.krylov.cg(A, np.ones(24))
+    with pytest.raises(ValueError, match="b contains NaN"):
+        rl.krylov.cg(A, np.r_[np.nan, np.ones(24)])
+    bad = A.copy()
+    bad.data[3] = np.inf
+    with pytest.raises(ValueError, match="A contains NaN"):
+        rl.krylov.cg(bad, b)
+    dense = A.toarray()
+    dense[0, 0] = np.nan
+    with pytest.raises(ValueError, match="A contains NaN"):
+        rl.krylov.cg(dense, b)
+    with pytest.raises(ValueError, match=r"M has shape \(24, 24\)"):
+        rl.krylov.cg(A, b, M=sp.identity(24))
+    with pytest.raises(ValueError, match="x0 has shape"):
+        rl.krylov.cg(A, b, x0=np.ones(3))
+    with pytest.raises(ValueError, match=r"returned an array of shape \(3, 1\)"):
+        rl.krylov.cg(lambda x: np.ones(3), b)
+    with pytest.raises(ValueError, match=r"M returned an array of shape"):
+        rl.krylov.cg(A, b, M=lambda x: np.ones(2))
+    with pytest.raises(TypeError, match="complex"):
+        rl.krylov.cg(A.astype(complex), b)
+    with pytest.raises(TypeError, match="complex"):
+        rl.krylov.cg(A, b.astype(complex))
+    with pytest.raises(ValueError, match="rtol"):
+        rl.krylov.cg(A, b, rtol=-1.0)
+    with pytest.raises(ValueError, match="maxiter"):
+        rl.krylov.cg(A, b, maxiter=0)
+    with pytest.raises(ValueError, match="b must be 1-D or 2-D"):
+        rl.krylov.cg(A, np.ones((25, 1, 1)))
+
+
+def test_no_warning_on_success() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rl.krylov.cg(poisson2d(10), np.ones(100))
