@@ -34,6 +34,20 @@ pub fn cg<T: Real>(
     x0: Option<&[T]>,
     precond: Option<&dyn Operator<T>>,
     options: Options,
+    callback: Option<&mut Callback<'_, T>>,
+) -> Result<Output<T>> {
+    // The whole solve runs inside the pool: the many small parallel passes of
+    // an iteration then cost no hand-off from outside.
+    crate::parallel::install(move || cg_in_pool(a, b, m, x0, precond, options, callback))
+}
+
+fn cg_in_pool<T: Real>(
+    a: &dyn Operator<T>,
+    b: &[T],
+    m: usize,
+    x0: Option<&[T]>,
+    precond: Option<&dyn Operator<T>>,
+    options: Options,
     mut callback: Option<&mut Callback<'_, T>>,
 ) -> Result<Output<T>> {
     let (n, ncols) = a.shape();
@@ -115,8 +129,7 @@ pub fn cg<T: Real>(
         if !active.iter().any(|&a| a) {
             break;
         }
-        a.apply(view(&p, n, m), view_mut(&mut q, n, m))?;
-        let pq = column_dots(&p, &q, m);
+        let pq = a.apply_dot(&p, &mut q, m)?;
         for c in 0..m {
             alpha[c] = T::ZERO;
             if !active[c] {

@@ -49,4 +49,4 @@ pub struct Progress<'a, T> {
 }
 
 /// Called after each iteration; `Ok(true)` stops the solve.
-pub type Callback<'c, T> = dyn FnMut(&Progress<'_, T>) -> Result<bool> + 'c;
+pub type Callback<'c, T> = dyn FnMut(&Progress<'_, T>) -> Result<bool> + Send + 'c;

@@ -7,6 +7,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
+use super::vectors::{column_dots, sparse_times};
 use crate::error::Result;
 use crate::parallel::even_blocks;
 use crate::parallel::split_rows;
@@ -19,6 +20,18 @@ pub trait Operator<T: Real>: Sync {
     fn shape(&self) -> (usize, usize);
     fn apply(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()>;
     fn apply_transpose(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()>;
+
+    /// `y = A x` and the column dot products `x[:, c] . y[:, c]` for row-major
+    /// blocks with `m` columns (square `A`); operators that can fuse the two
+    /// passes override it.
+    fn apply_dot(&self, x: &[T], y: &mut [T], m: usize) -> Result<Vec<f64>> {
+        let (rows, cols) = self.shape();
+        self.apply(
+            MatRef::from_row_major_slice(x, cols, m),
+            MatMut::from_row_major_slice_mut(y, rows, m),
+        )?;
+        Ok(column_dots(x, y, m))
+    }
 }
 
 /// A dense matrix.
@@ -60,23 +73,67 @@ impl<'a, T: Real, I: Index> SparseOperator<'a, T, I> {
     }
 }
 
+/// The row-major slices behind `x` and `y` when both are contiguous row-major blocks.
+fn row_major_slices<'x, 'y, T>(
+    x: &MatRef<'x, T>,
+    y: &mut MatMut<'y, T>,
+) -> Option<(&'x [T], &'y mut [T])> {
+    let m = x.ncols();
+    let row_major =
+        |rs: isize, cs: isize, rows: usize| (cs == 1 || m == 1) && (rs == m as isize || rows <= 1);
+    if !(row_major(x.row_stride(), x.col_stride(), x.nrows())
+        && row_major(y.row_stride(), y.col_stride(), y.nrows()))
+    {
+        return None;
+    }
+    // SAFETY: both views are contiguous row-major blocks of nrows * m elements.
+    unsafe {
+        Some((
+            std::slice::from_raw_parts(x.as_ptr(), x.nrows() * m),
+            std::slice::from_raw_parts_mut(y.as_ptr_mut(), y.nrows() * m),
+        ))
+    }
+}
+
+/// `y = A x` for `A` given by its rows: the fused block kernel on row-major
+/// blocks, the strided one otherwise.
+fn rows_times<T: Real, I: Index>(
+    rows: Compressed<'_, T, I>,
+    x: MatRef<'_, T>,
+    mut y: MatMut<'_, T>,
+) {
+    match row_major_slices(&x, &mut y) {
+        Some((xs, ys)) => {
+            sparse_times(rows, xs, ys, x.ncols(), false);
+        }
+        None => row_products(rows, x, y),
+    }
+}
+
 impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
     fn shape(&self) -> (usize, usize) {
         (self.a.nrows(), self.a.ncols())
     }
     fn apply(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
         match &self.a {
-            SparseRef::Csr(c) => row_products(*c, x, y),
-            SparseRef::Csc(c) => row_products(self.other(c), x, y),
+            SparseRef::Csr(c) => rows_times(*c, x, y),
+            SparseRef::Csc(c) => rows_times(self.other(c), x, y),
         }
         Ok(())
     }
     fn apply_transpose(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
         match &self.a {
-            SparseRef::Csr(c) => row_products(self.other(c), x, y),
-            SparseRef::Csc(c) => row_products(*c, x, y),
+            SparseRef::Csr(c) => rows_times(self.other(c), x, y),
+            SparseRef::Csc(c) => rows_times(*c, x, y),
         }
         Ok(())
+    }
+    fn apply_dot(&self, x: &[T], y: &mut [T], m: usize) -> Result<Vec<f64>> {
+        let dots = match &self.a {
+            SparseRef::Csr(c) => sparse_times(*c, x, y, m, true),
+            SparseRef::Csc(c) => sparse_times(self.other(c), x, y, m, true),
+        };
+        Ok(dots.expect("asked for the dot products"))
     }
 }
 

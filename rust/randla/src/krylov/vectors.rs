@@ -1,13 +1,34 @@
 //! Kernels on block vectors (row-major `n x m` arrays): dot products, fused
-//! updates. Rows go in fixed blocks and partial sums are added in block order,
-//! so results do not depend on the thread count.
+//! updates, sparse products. Rows go in fixed blocks and partial sums are added
+//! in block order, so results do not depend on the thread count; small
+//! problems run the same blocks on one thread (no fork-join per pass).
 
 use rayon::prelude::*;
 
+use crate::sparse::{Compressed, Index};
 use crate::Real;
 
 /// Rows per block.
-const BLOCK: usize = 8192;
+pub const BLOCK: usize = 4096;
+/// Below this many elements a pass runs on the calling thread.
+const PARALLEL_ELEMS: usize = 1 << 16;
+
+/// Runs `f` on every block (given as its index), in parallel for large `elems`;
+/// the results come back in block order either way.
+fn blocks<B: Send, R: Send>(
+    elems: usize,
+    items: Vec<B>,
+    f: impl Fn(B) -> R + Sync + Send,
+) -> Vec<R> {
+    if elems >= PARALLEL_ELEMS {
+        items
+            .into_par_iter()
+            .map(|b| crate::simd::dispatch(|| f(b)))
+            .collect()
+    } else {
+        crate::simd::dispatch(|| items.into_iter().map(f).collect())
+    }
+}
 
 fn ordered_sum(partials: Vec<Vec<f64>>, m: usize) -> Vec<f64> {
     let mut total = vec![0.0; m];
@@ -48,13 +69,8 @@ fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
 
 /// `x[:, c] . y[:, c]` for every column.
 pub fn column_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
-    let partials = crate::parallel::install(|| {
-        x.par_chunks(BLOCK * m)
-            .zip(y.par_chunks(BLOCK * m))
-            .map(|(a, b)| crate::simd::dispatch(|| block_dots(a, b, m)))
-            .collect()
-    });
-    ordered_sum(partials, m)
+    let items: Vec<(&[T], &[T])> = x.chunks(BLOCK * m).zip(y.chunks(BLOCK * m)).collect();
+    ordered_sum(blocks(x.len(), items, |(a, b)| block_dots(a, b, m)), m)
 }
 
 /// `||x[:, c]||` for every column.
@@ -66,36 +82,32 @@ pub fn column_norms<T: Real>(x: &[T], m: usize) -> Vec<f64> {
 /// returns `||r[:, c]||^2`: one pass over the four vectors.
 pub fn cg_step<T: Real>(x: &mut [T], r: &mut [T], p: &[T], q: &[T], alpha: &[T]) -> Vec<f64> {
     let m = alpha.len();
-    let partials = crate::parallel::install(|| {
-        x.par_chunks_mut(BLOCK * m)
-            .zip(r.par_chunks_mut(BLOCK * m))
-            .zip(p.par_chunks(BLOCK * m).zip(q.par_chunks(BLOCK * m)))
-            .map(|((xb, rb), (pb, qb))| {
-                crate::simd::dispatch(|| {
-                    if m == 1 {
-                        let a = alpha[0];
-                        for ((xv, rv), (&pv, &qv)) in
-                            xb.iter_mut().zip(rb.iter_mut()).zip(pb.iter().zip(qb))
-                        {
-                            *xv += a * pv;
-                            *rv -= a * qv;
-                        }
-                    } else {
-                        for ((xr, rr), (pr, qr)) in xb
-                            .chunks_exact_mut(m)
-                            .zip(rb.chunks_exact_mut(m))
-                            .zip(pb.chunks_exact(m).zip(qb.chunks_exact(m)))
-                        {
-                            for c in 0..m {
-                                xr[c] += alpha[c] * pr[c];
-                                rr[c] -= alpha[c] * qr[c];
-                            }
-                        }
-                    }
-                    block_dots(rb, rb, m)
-                })
-            })
-            .collect()
+    let elems = x.len();
+    let items: Vec<_> = x
+        .chunks_mut(BLOCK * m)
+        .zip(r.chunks_mut(BLOCK * m))
+        .zip(p.chunks(BLOCK * m).zip(q.chunks(BLOCK * m)))
+        .collect();
+    let partials = blocks(elems, items, |((xb, rb), (pb, qb))| {
+        if m == 1 {
+            let a = alpha[0];
+            for ((xv, rv), (&pv, &qv)) in xb.iter_mut().zip(rb.iter_mut()).zip(pb.iter().zip(qb)) {
+                *xv += a * pv;
+                *rv -= a * qv;
+            }
+        } else {
+            for ((xr, rr), (pr, qr)) in xb
+                .chunks_exact_mut(m)
+                .zip(rb.chunks_exact_mut(m))
+                .zip(pb.chunks_exact(m).zip(qb.chunks_exact(m)))
+            {
+                for c in 0..m {
+                    xr[c] += alpha[c] * pr[c];
+                    rr[c] -= alpha[c] * qr[c];
+                }
+            }
+        }
+        block_dots(rb, rb, m)
     });
     ordered_sum(partials, m)
 }
@@ -103,19 +115,62 @@ pub fn cg_step<T: Real>(x: &mut [T], r: &mut [T], p: &[T], q: &[T], alpha: &[T])
 /// `p = z + beta p` (per-column beta).
 pub fn update_direction<T: Real>(p: &mut [T], z: &[T], beta: &[T]) {
     let m = beta.len();
-    crate::parallel::install(|| {
-        p.par_chunks_mut(BLOCK * m)
-            .zip(z.par_chunks(BLOCK * m))
-            .for_each(|(pb, zb)| {
-                crate::simd::dispatch(|| {
-                    for (pr, zr) in pb.chunks_exact_mut(m).zip(zb.chunks_exact(m)) {
-                        for c in 0..m {
-                            pr[c] = zr[c] + beta[c] * pr[c];
-                        }
-                    }
-                })
-            })
+    let elems = p.len();
+    let items: Vec<_> = p.chunks_mut(BLOCK * m).zip(z.chunks(BLOCK * m)).collect();
+    blocks(elems, items, |(pb, zb)| {
+        for (pr, zr) in pb.chunks_exact_mut(m).zip(zb.chunks_exact(m)) {
+            for c in 0..m {
+                pr[c] = zr[c] + beta[c] * pr[c];
+            }
+        }
     });
+}
+
+/// `y = A x` for a sparse `A` given by its rows, `x` and `y` row-major with
+/// `m` columns; with `dot`, also returns `x[:, c] . y[:, c]` (square `A`),
+/// fused into the same pass.
+pub fn sparse_times<T: Real, I: Index>(
+    a: Compressed<'_, T, I>,
+    x: &[T],
+    y: &mut [T],
+    m: usize,
+    dot: bool,
+) -> Option<Vec<f64>> {
+    let elems = a.nnz() + y.len();
+    let items: Vec<(usize, &mut [T])> = y.chunks_mut(BLOCK * m).enumerate().collect();
+    let partials = blocks(elems, items, |(b, yb)| {
+        let first = b * BLOCK;
+        let mut sums = vec![0.0f64; m];
+        if m == 1 {
+            for (t, yv) in yb.iter_mut().enumerate() {
+                let mut s = T::ZERO;
+                for (j, v) in a.line(first + t) {
+                    s += v * x[j];
+                }
+                *yv = s;
+                if dot {
+                    sums[0] += s.to_f64() * x[first + t].to_f64();
+                }
+            }
+        } else {
+            for (t, yr) in yb.chunks_exact_mut(m).enumerate() {
+                yr.fill(T::ZERO);
+                for (j, v) in a.line(first + t) {
+                    for (s, &xv) in yr.iter_mut().zip(&x[j * m..(j + 1) * m]) {
+                        *s += v * xv;
+                    }
+                }
+                if dot {
+                    let xr = &x[(first + t) * m..(first + t + 1) * m];
+                    for c in 0..m {
+                        sums[c] += yr[c].to_f64() * xr[c].to_f64();
+                    }
+                }
+            }
+        }
+        sums
+    });
+    dot.then(|| ordered_sum(partials, m))
 }
 
 #[cfg(test)]
@@ -124,27 +179,63 @@ mod tests {
 
     #[test]
     fn kernels_match_plain_loops() {
-        let (n, m) = (20_001, 3);
-        let x: Vec<f64> = (0..n * m).map(|i| ((i * 7) % 13) as f64 - 6.0).collect();
-        let y: Vec<f64> = (0..n * m).map(|i| ((i * 5) % 11) as f64 - 5.0).collect();
-        let dots = column_dots(&x, &y, m);
-        for c in 0..m {
-            let expect: f64 = (0..n).map(|i| x[i * m + c] * y[i * m + c]).sum();
-            assert_eq!(dots[c], expect, "integers sum exactly");
-        }
-        let (mut xs, mut rs) = (x.clone(), y.clone());
-        let alpha = [0.5, -1.0, 2.0];
-        let norms = cg_step(&mut xs, &mut rs, &y, &x, &alpha);
-        for c in 0..m {
-            let mut expect = 0.0;
-            for i in 0..n {
-                let k = i * m + c;
-                assert_eq!(xs[k], x[k] + alpha[c] * y[k]);
-                let r = y[k] - alpha[c] * x[k];
-                assert_eq!(rs[k], r);
-                expect += r * r;
+        for (n, m) in [(20_001, 3), (100_003, 1), (50, 2)] {
+            let x: Vec<f64> = (0..n * m).map(|i| ((i * 7) % 13) as f64 - 6.0).collect();
+            let y: Vec<f64> = (0..n * m).map(|i| ((i * 5) % 11) as f64 - 5.0).collect();
+            let dots = column_dots(&x, &y, m);
+            for c in 0..m {
+                let expect: f64 = (0..n).map(|i| x[i * m + c] * y[i * m + c]).sum();
+                assert_eq!(dots[c], expect, "integers sum exactly");
             }
-            assert_eq!(norms[c], expect);
+            let (mut xs, mut rs) = (x.clone(), y.clone());
+            let alpha = vec![0.5; m];
+            let norms = cg_step(&mut xs, &mut rs, &y, &x, &alpha);
+            for c in 0..m {
+                let mut expect = 0.0;
+                for i in 0..n {
+                    let k = i * m + c;
+                    assert_eq!(xs[k], x[k] + alpha[c] * y[k]);
+                    let r = y[k] - alpha[c] * x[k];
+                    assert_eq!(rs[k], r);
+                    expect += r * r;
+                }
+                assert_eq!(norms[c], expect);
+            }
+        }
+    }
+
+    #[test]
+    fn sparse_product_and_fused_dot() {
+        // Tridiagonal n x n with integer entries: exact arithmetic.
+        let n: usize = 10_000;
+        let (mut indptr, mut idx, mut val) = (vec![0usize], vec![], vec![]);
+        for i in 0..n {
+            for j in i.saturating_sub(1)..(i + 2).min(n) {
+                idx.push(j);
+                val.push(if i == j { 2.0 } else { -1.0 });
+            }
+            indptr.push(idx.len());
+        }
+        let a = Compressed::new(n, n, &indptr, &idx, &val).unwrap();
+        for m in [1usize, 3] {
+            let x: Vec<f64> = (0..n * m).map(|k| (k % 7) as f64).collect();
+            let mut y = vec![0.0; n * m];
+            let dots = sparse_times(a, &x, &mut y, m, true).unwrap();
+            for c in 0..m {
+                let mut d = 0.0;
+                for i in 0..n {
+                    let mut s = 2.0 * x[i * m + c];
+                    if i > 0 {
+                        s -= x[(i - 1) * m + c];
+                    }
+                    if i + 1 < n {
+                        s -= x[(i + 1) * m + c];
+                    }
+                    assert_eq!(y[i * m + c], s);
+                    d += s * x[i * m + c];
+                }
+                assert_eq!(dots[c], d);
+            }
         }
     }
 }
