@@ -130,6 +130,13 @@ impl<'a, T, I: Index> Compressed<'a, T, I> {
         prefetch(self.data.as_ptr().wrapping_add(start));
     }
 
+    /// The stored minor indices and values of major line `i`, as slices.
+    #[inline(always)]
+    pub fn line_slices(&self, i: usize) -> (&'a [I], &'a [T]) {
+        let (a, b) = (self.indptr[i].to_usize(), self.indptr[i + 1].to_usize());
+        (&self.indices[a..b], &self.data[a..b])
+    }
+
     /// The stored (minor index, value) pairs of major line `i`.
     #[inline(always)]
     pub fn line(&self, i: usize) -> impl Iterator<Item = (usize, T)> + 'a

@@ -136,6 +136,10 @@ pub fn sparse_times<T: Real, I: Index>(
     m: usize,
     dot: bool,
 ) -> Option<Vec<f64>> {
+    assert!(
+        x.len() == a.minor() * m && y.len() == a.major() * m,
+        "block shapes"
+    );
     let elems = a.nnz() + y.len();
     let items: Vec<(usize, &mut [T])> = y.chunks_mut(BLOCK * m).enumerate().collect();
     let partials = blocks(elems, items, |(b, yb)| {
@@ -143,9 +147,11 @@ pub fn sparse_times<T: Real, I: Index>(
         let mut sums = vec![0.0f64; m];
         if m == 1 {
             for (t, yv) in yb.iter_mut().enumerate() {
+                let (indices, values) = a.line_slices(first + t);
                 let mut s = T::ZERO;
-                for (j, v) in a.line(first + t) {
-                    s += v * x[j];
+                for (&j, &v) in indices.iter().zip(values) {
+                    // SAFETY: indices were checked < ncols = x.len() (asserted above).
+                    s += v * unsafe { *x.get_unchecked(j.to_usize()) };
                 }
                 *yv = s;
                 if dot {
