@@ -461,6 +461,131 @@ def w4_sparse_csr(ctx: Context) -> list[Row]:
     ]
 
 
+def poisson2d(k: int) -> Any:
+    """5-point Laplacian on a k x k grid, CSR with int32 indices."""
+    t = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(k, k))
+    eye = sp.identity(k)
+    return (sp.kron(t, eye) + sp.kron(eye, t)).tocsr()
+
+
+def read_bandwidth(ctx: Context) -> float:
+    """Bytes per second of one read pass over 512 MB on two threads (numpy sums release the GIL)."""
+    if "read_bw" not in ctx.cache:
+        from concurrent.futures import ThreadPoolExecutor
+
+        data = np.ones(2**26)
+        halves = np.array_split(data, 2)
+        best = np.inf
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                list(pool.map(np.sum, halves))
+                best = min(best, time.perf_counter() - t0)
+        ctx.cache["read_bw"] = data.nbytes / best
+    return float(ctx.cache["read_bw"])
+
+
+def _cg_bytes_per_iteration(A: Any, m: int) -> int:
+    """What one randla CG iteration must move: A once, and the fused vector passes
+    (product + dot: p read, q written; step: x, r, p, q read, x, r written;
+    direction: r, p read, p written) = 11 vectors of n x m float64."""
+    matrix = A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
+    return int(matrix + 11 * 8 * A.shape[0] * m)
+
+
+def _scipy_cg_count(A: Any, b: np.ndarray, rtol: float) -> tuple[np.ndarray, int]:
+    import scipy.sparse.linalg as spla
+
+    count = [0]
+
+    def tick(_: Any) -> None:
+        count[0] += 1
+
+    x, _ = spla.cg(A, b, rtol=rtol, atol=0.0, callback=tick, maxiter=10 * A.shape[0])
+    return x, count[0]
+
+
+def _once(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _cg_row(ctx: Context, wid: str, k: int, target: float, floor_target: Optional[float]) -> Row:
+    A = poisson2d(k)
+    n = A.shape[0]
+    b = np.random.default_rng(SEED).standard_normal(n)
+    rtol = 1e-8
+    anchor_s, (x_ref, anchor_iters) = _once(lambda: _scipy_cg_count(A, b, rtol))
+    randla_s, res = _once(lambda: rl.krylov.cg(A, b, rtol=rtol))
+    floor_s = None
+    floor_name = ""
+    if floor_target is not None:
+        floor_s = res.iterations * _cg_bytes_per_iteration(A, 1) / read_bandwidth(ctx)
+        floor_name = f"{_cg_bytes_per_iteration(A, 1) / 1e6:.0f} MB/it at {read_bandwidth(ctx) / 1e9:.1f} GB/s"
+    resid = np.linalg.norm(b - A @ res.x) / np.linalg.norm(b)
+    diff = np.linalg.norm(res.x - x_ref) / np.linalg.norm(x_ref)
+    return Row(
+        workload=f"{wid} cg 2-D Poisson {k}x{k} (n={n}) rtol 1e-8",
+        anchor="scipy `cg`",
+        anchor_s=anchor_s,
+        randla_s=randla_s,
+        target=f">={target:g}x" + (f"; <={floor_target:g}x floor" if floor_target else ""),
+        min_ratio=target,
+        floor_s=floor_s,
+        floor_name=floor_name,
+        max_floor_ratio=floor_target,
+        accuracy=(
+            f"iterations {res.iterations} vs scipy {anchor_iters} "
+            f"({100 * (res.iterations - anchor_iters) / anchor_iters:+.1f}%); "
+            f"rel. residual {resid:.1e}; |x - x_scipy|/|x| {diff:.1e}; single run"
+        ),
+    )
+
+
+@workload("W17", "CG on a memory-bound 2-D Poisson problem")
+def w17_cg(ctx: Context) -> list[Row]:
+    return [_cg_row(ctx, "W17", 300 if ctx.quick else 1000, 2.0, 1.3)]
+
+
+@workload("W17B", "CG on a cache-resident 2-D Poisson problem")
+def w17b_cg(ctx: Context) -> list[Row]:
+    return [_cg_row(ctx, "W17b", 200, 5.0, None)]
+
+
+@workload("W20", "CG with 32 right-hand sides")
+def w20_cg_block(ctx: Context) -> list[Row]:
+    k, m = (200, 8) if ctx.quick else (500, 32)
+    A = poisson2d(k)
+    n = A.shape[0]
+    B = np.random.default_rng(SEED).standard_normal((n, m))
+    rtol = 1e-8
+
+    def anchor() -> list[tuple[np.ndarray, int]]:
+        return [_scipy_cg_count(A, B[:, j], rtol) for j in range(m)]
+
+    anchor_s, ref = _once(anchor)
+    randla_s, res = _once(lambda: rl.krylov.cg(A, B, rtol=rtol))
+    per_it = _cg_bytes_per_iteration(A, m)
+    floor_s = int(res.iterations.max()) * per_it / read_bandwidth(ctx)
+    ref_iters = np.array([it for _, it in ref])
+    worst = np.max(np.abs(res.iterations - ref_iters) / ref_iters)
+    return [
+        Row(
+            workload=f"W20 cg Poisson {k}x{k}, b with {m} columns",
+            anchor=f"{m} calls of scipy `cg`",
+            anchor_s=anchor_s,
+            randla_s=randla_s,
+            target=">=4x; <=1.3x floor",
+            min_ratio=4.0,
+            floor_s=floor_s,
+            floor_name=f"{per_it / 1e6:.0f} MB/it at {read_bandwidth(ctx) / 1e9:.1f} GB/s",
+            max_floor_ratio=1.3,
+            accuracy=f"iterations within {100 * worst:.1f}% of scipy's per column; single run",
+        )
+    ]
+
+
 # --------------------------------------------------------------------------
 # header and table
 # --------------------------------------------------------------------------
