@@ -521,8 +521,9 @@ def _cg_row(ctx: Context, wid: str, k: int, target: float, floor_target: Optiona
     floor_s = None
     floor_name = ""
     if floor_target is not None:
-        floor_s = res.iterations * _cg_bytes_per_iteration(A, 1) / read_bandwidth(ctx)
-        floor_name = f"{_cg_bytes_per_iteration(A, 1) / 1e6:.0f} MB/it at {read_bandwidth(ctx) / 1e9:.1f} GB/s"
+        per_it = _cg_bytes_per_iteration(A, 1)
+        floor_s = res.iterations * per_it / read_bandwidth(ctx)
+        floor_name = f"{per_it / 1e6:.0f} MB/it at {read_bandwidth(ctx) / 1e9:.1f} GB/s"
     resid = np.linalg.norm(b - A @ res.x) / np.linalg.norm(b)
     diff = np.linalg.norm(res.x - x_ref) / np.linalg.norm(x_ref)
     return Row(
