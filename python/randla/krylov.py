@@ -32,7 +32,7 @@ from . import _core
 from ._errors import ConvergenceWarning
 from ._validation import as_dense, as_sparse
 
-__all__ = ["IterationInfo", "KrylovResult", "cg"]
+__all__ = ["IterationInfo", "KrylovResult", "cg", "lsqr"]
 
 FloatOrArray = Union[float, np.ndarray]
 
@@ -118,12 +118,13 @@ def _callable_spec(
 
         return call
 
-    return (
-        "callable",
-        shape,
-        checked(matmat, shape[0]),
-        None if rmatmat is None else checked(rmatmat, shape[1]),
-    )
+    def transposed(X: np.ndarray) -> np.ndarray:
+        try:
+            return checked(rmatmat, shape[1])(X)
+        except NotImplementedError as exc:
+            raise TypeError(f"{name} has no rmatvec/rmatmat, and A^T x is needed") from exc
+
+    return ("callable", shape, checked(matmat, shape[0]), None if rmatmat is None else transposed)
 
 
 def _columnwise(f: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], np.ndarray]:
@@ -209,12 +210,17 @@ def _make_system(
     return spec, b2, x2, m_spec, one, dtype
 
 
-def _finish(method: str, raw: tuple[Any, ...], one: bool) -> KrylovResult:
+def _finish(
+    method: str, raw: tuple[Any, ...], one: bool, least_squares: bool = False
+) -> KrylovResult:
     x, converged, iterations, residual_norm, history, stopped, info = raw
     converged = np.asarray(converged, dtype=bool)
     iterations = np.asarray(iterations, dtype=np.int64)
     residual_norm = np.asarray(residual_norm, dtype=np.float64)
     info = np.asarray(info, dtype=np.int64)
+    if least_squares:
+        _warn_least_squares(method, info, iterations, one)
+        return _package(x, converged, iterations, residual_norm, history, stopped, info, one)
     for c in np.flatnonzero(info < 0):
         where = "" if one else f" (right-hand side {c})"
         warnings.warn(
@@ -232,6 +238,37 @@ def _finish(method: str, raw: tuple[Any, ...], one: bool) -> KrylovResult:
             ConvergenceWarning,
             stacklevel=3,
         )
+    return _package(x, converged, iterations, residual_norm, history, stopped, info, one)
+
+
+def _warn_least_squares(method: str, info: np.ndarray, iterations: np.ndarray, one: bool) -> None:
+    for c in np.flatnonzero(info == 7):
+        where = "" if one else f" for right-hand side {c}"
+        warnings.warn(
+            f"{method} did not converge in {int(iterations[c])} iterations{where}",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    for c in np.flatnonzero((info == 3) | (info == 6)):
+        where = "" if one else f" for right-hand side {c}"
+        warnings.warn(
+            f"{method} stopped at the conditioning limit{where}: the estimate of cond(A) "
+            "exceeds conlim (or 1/eps); x may be inaccurate",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+def _package(
+    x: np.ndarray,
+    converged: np.ndarray,
+    iterations: np.ndarray,
+    residual_norm: np.ndarray,
+    history: np.ndarray,
+    stopped: bool,
+    info: np.ndarray,
+    one: bool,
+) -> KrylovResult:
     if one:
         return KrylovResult(
             x=x[:, 0],
@@ -262,13 +299,15 @@ def _callback(callback: Any, one: bool) -> Callable[[int, np.ndarray, np.ndarray
     return call
 
 
-def _check_tolerances(rtol: float, atol: float, maxiter: Any, n: int) -> int:
-    if not (np.isfinite(rtol) and rtol >= 0):
-        raise ValueError(f"rtol must be finite and >= 0, got {rtol}")
-    if not (np.isfinite(atol) and atol >= 0):
-        raise ValueError(f"atol must be finite and >= 0, got {atol}")
+def _check_nonnegative(**values: float) -> None:
+    for name, value in values.items():
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {value}")
+
+
+def _check_maxiter(maxiter: Any, default: int) -> int:
     if maxiter is None:
-        return 10 * n
+        return default
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be a positive int, got {maxiter!r}")
     return int(maxiter)
@@ -325,9 +364,95 @@ def cg(
     (True, True)
     """
     spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
-    n = b2.shape[0]
-    limit = _check_tolerances(rtol, atol, maxiter, n)
+    _check_nonnegative(rtol=rtol, atol=atol)
+    limit = _check_maxiter(maxiter, 10 * b2.shape[0])
     raw = _core.krylov_solve(
-        "cg", spec, b2, x2, m_spec, float(rtol), float(atol), limit, _callback(callback, one)
+        "cg",
+        spec,
+        b2,
+        x2,
+        m_spec,
+        limit,
+        _callback(callback, one),
+        rtol=float(rtol),
+        atol=float(atol),
     )
     return _finish("cg", raw, one)
+
+
+def lsqr(
+    A: Any,
+    b: Any,
+    x0: Any = None,
+    *,
+    damp: float = 0.0,
+    atol: float = 1e-8,
+    btol: float = 1e-8,
+    conlim: float = 1e8,
+    maxiter: int | None = None,
+    callback: Callable[[IterationInfo], Any] | None = None,
+) -> KrylovResult:
+    """LSQR for ``min ||A x - b||^2 + damp^2 ||x||^2`` (Paige & Saunders).
+
+    The same recurrences, estimates and stopping tests as
+    :func:`scipy.sparse.linalg.lsqr`, for any (rectangular) ``A`` given as a
+    dense array, a scipy.sparse matrix or an operator with ``matvec`` and
+    ``rmatvec``, and for several right-hand sides at once.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix or LinearOperator, shape (m, n)
+    b : array_like, shape (m,) or (m, k)
+    x0 : array_like, optional
+        Starting guess, shape ``(n,)`` or ``(n, k)``.
+    damp, atol, btol, conlim : float
+        As in scipy: stop when ``||r|| <= btol ||b|| + atol ||A|| ||x||`` (a
+        compatible system), when ``||A^T r|| <= atol ||A|| ||r||`` (a least
+        squares solution), or when the condition estimate exceeds ``conlim``.
+    maxiter : int, optional
+        Iteration limit (``2 * n`` by default, as scipy).
+    callback : callable, optional
+        ``callback(info)`` after each iteration; returning ``True`` stops.
+
+    Returns
+    -------
+    KrylovResult
+        ``info`` holds scipy's ``istop``: 0 (b = 0), 1, 2, 4, 5 converged;
+        3, 6 the conditioning limit; 7 the iteration limit (with a
+        :class:`randla.ConvergenceWarning`). ``residual_norm`` is
+        ``sqrt(||b - A x||^2 + damp^2 ||x||^2)``.
+
+    Examples
+    --------
+    >>> import numpy as np, randla as rl
+    >>> A = np.random.default_rng(0).standard_normal((50, 5))
+    >>> b = A @ np.arange(5.0)
+    >>> res = rl.krylov.lsqr(A, b, atol=1e-12, btol=1e-12)
+    >>> bool(np.allclose(res.x, np.arange(5.0)))
+    True
+    """
+    spec, b2, x2, _, one, _ = _make_system(A, b, x0, None, square=False)
+    _check_nonnegative(damp=damp, atol=atol, btol=btol, conlim=conlim)
+    limit = _check_maxiter(maxiter, 2 * _shape_of(spec)[1])
+    raw = _core.krylov_solve(
+        "lsqr",
+        spec,
+        b2,
+        x2,
+        None,
+        limit,
+        _callback(callback, one),
+        atol=float(atol),
+        btol=float(btol),
+        damp=float(damp),
+        conlim=float(conlim),
+    )
+    return _finish("lsqr", raw, one, least_squares=True)
+
+
+def _shape_of(spec: tuple[Any, ...]) -> tuple[int, int]:
+    if spec[0] == "dense":
+        return spec[1].shape  # type: ignore[no-any-return]
+    if spec[0] == "sparse":
+        return spec[2]  # type: ignore[no-any-return]
+    return spec[1]  # type: ignore[no-any-return]

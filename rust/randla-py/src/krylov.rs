@@ -9,7 +9,9 @@ use numpy::{Element, IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, Py
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use randla::krylov::{self, DenseOperator, Operator, Options, Output, Progress, SparseOperator};
+use randla::krylov::{
+    self, DenseOperator, LeastSquaresOptions, Operator, Options, Output, Progress, SparseOperator,
+};
 use randla::Real;
 
 use crate::convert::{mat_ref, sparse_ref};
@@ -202,19 +204,24 @@ type Solution<'py> = (
     Vec<i64>,
 );
 
-#[allow(clippy::too_many_arguments)]
+/// Which solver, with its options.
+#[derive(Clone, Copy)]
+enum Method {
+    Cg(Options),
+    Lsqr(LeastSquaresOptions),
+}
+
 fn solve<'py, T: Real + Element>(
     py: Python<'py>,
-    method: &str,
+    method: Method,
     a: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
     x0: Option<&Bound<'py, PyAny>>,
     precond: Option<&Bound<'py, PyAny>>,
-    options: Options,
     callback: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Solution<'py>> {
     let b: PyReadonlyArray2<'py, T> = b.extract()?;
-    let (n, m) = b.as_array().dim();
+    let m = b.as_array().ncols();
     let b_values = b
         .as_slice()
         .map_err(|_| PyValueError::new_err("b must be C-contiguous"))?;
@@ -243,7 +250,7 @@ fn solve<'py, T: Real + Element>(
             let x =
                 p.x.to_vec()
                     .into_pyarray(py)
-                    .reshape([n, m])
+                    .reshape([p.x.len() / m, m])
                     .map_err(|e| stash(&callback_error, e))?;
             let norms = p.residual_norm.to_vec().into_pyarray(py);
             let answer = cb
@@ -252,15 +259,14 @@ fn solve<'py, T: Real + Element>(
             answer.is_truthy(py).map_err(|e| stash(&callback_error, e))
         })
     };
-    let method = method.to_string();
     let outcome = run(py, || -> randla::Result<Output<T>> {
         let cb: Option<&mut krylov::Callback<'_, T>> = if callback.is_some() {
             Some(&mut progress_fn)
         } else {
             None
         };
-        match method.as_str() {
-            "cg" => krylov::cg(
+        match method {
+            Method::Cg(options) => krylov::cg(
                 a_op.as_ref(),
                 b_values,
                 m,
@@ -269,9 +275,9 @@ fn solve<'py, T: Real + Element>(
                 options,
                 cb,
             ),
-            other => Err(randla::Error::InvalidArgument(format!(
-                "unknown Krylov method {other:?}"
-            ))),
+            Method::Lsqr(options) => {
+                krylov::lsqr(a_op.as_ref(), b_values, m, x0_values, options, cb)
+            }
         }
     });
     // A Python exception raised in a callable wins over the core's summary of it.
@@ -290,7 +296,8 @@ fn solve<'py, T: Real + Element>(
         return Err(err);
     }
     let out = outcome?;
-    let x = out.x.into_pyarray(py).reshape([n, m])?.into_any();
+    let x_rows = out.x.len() / m;
+    let x = out.x.into_pyarray(py).reshape([x_rows, m])?.into_any();
     let rows = out.history.len();
     let history: Vec<f64> = out.history.into_iter().flatten().collect();
     let history = history.into_pyarray(py).reshape([rows, m])?.into_any();
@@ -306,8 +313,9 @@ fn solve<'py, T: Real + Element>(
 }
 
 /// Solves with a Krylov method; returns (x, converged, iterations, residual_norm, history, stopped, info).
+/// `rtol` is CG's; `damp`, `btol` and `conlim` are LSQR's; `atol` serves both.
 #[pyfunction]
-#[pyo3(signature = (method, a, b, x0, precond, rtol, atol, maxiter, callback))]
+#[pyo3(signature = (method, a, b, x0, precond, maxiter, callback, *, rtol=0.0, atol=0.0, damp=0.0, btol=0.0, conlim=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn krylov_solve<'py>(
     py: Python<'py>,
@@ -316,20 +324,37 @@ fn krylov_solve<'py>(
     b: &Bound<'py, PyAny>,
     x0: Option<&Bound<'py, PyAny>>,
     precond: Option<&Bound<'py, PyAny>>,
-    rtol: f64,
-    atol: f64,
     maxiter: usize,
     callback: Option<&Bound<'py, PyAny>>,
+    rtol: f64,
+    atol: f64,
+    damp: f64,
+    btol: f64,
+    conlim: f64,
 ) -> PyResult<Solution<'py>> {
-    let options = Options {
-        rtol,
-        atol,
-        maxiter,
+    let method = match method {
+        "cg" => Method::Cg(Options {
+            rtol,
+            atol,
+            maxiter,
+        }),
+        "lsqr" => Method::Lsqr(LeastSquaresOptions {
+            damp,
+            atol,
+            btol,
+            conlim,
+            maxiter,
+        }),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown Krylov method {other:?}"
+            )))
+        }
     };
     if b.extract::<PyReadonlyArray2<'py, f64>>().is_ok() {
-        solve::<f64>(py, method, a, b, x0, precond, options, callback)
+        solve::<f64>(py, method, a, b, x0, precond, callback)
     } else if b.extract::<PyReadonlyArray2<'py, f32>>().is_ok() {
-        solve::<f32>(py, method, a, b, x0, precond, options, callback)
+        solve::<f32>(py, method, a, b, x0, precond, callback)
     } else {
         Err(PyTypeError::new_err(
             "b must be a float32 or float64 matrix",

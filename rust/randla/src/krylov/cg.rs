@@ -2,9 +2,7 @@
 //! the same recurrences, stopping rule and iteration count as
 //! `scipy.sparse.linalg.cg`, for `m` right-hand sides at once.
 
-use faer::{MatMut, MatRef};
-
-use super::vectors::{cg_step, column_dots, column_norms, update_direction};
+use super::vectors::{cg_step, column_dots, column_norms, update_direction, view, view_mut};
 use super::{Callback, Operator, Options, Output, Progress};
 use crate::ensure;
 use crate::error::Result;
@@ -13,14 +11,6 @@ use crate::Real;
 /// Finite and > 0: what p^T A p and r^T M r are for SPD A and M.
 fn positive(v: f64) -> bool {
     v > 0.0 && v.is_finite()
-}
-
-fn view<T>(v: &[T], n: usize, m: usize) -> MatRef<'_, T> {
-    MatRef::from_row_major_slice(v, n, m)
-}
-
-fn view_mut<T>(v: &mut [T], n: usize, m: usize) -> MatMut<'_, T> {
-    MatMut::from_row_major_slice_mut(v, n, m)
 }
 
 /// Solves `A x = b` for symmetric positive definite `A`, `b` of `n x m`

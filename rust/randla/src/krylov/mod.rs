@@ -7,10 +7,12 @@
 //! so results do not depend on the thread count.
 
 pub mod cg;
+pub mod lsqr;
 pub mod operator;
 pub mod vectors;
 
 pub use cg::cg;
+pub use lsqr::{lsqr, LeastSquaresOptions};
 pub use operator::{DenseOperator, Operator, SparseOperator};
 
 use crate::error::Result;

@@ -126,6 +126,30 @@ pub fn update_direction<T: Real>(p: &mut [T], z: &[T], beta: &[T]) {
     });
 }
 
+/// A row-major block as a faer view.
+pub fn view<T>(v: &[T], n: usize, m: usize) -> faer::MatRef<'_, T> {
+    faer::MatRef::from_row_major_slice(v, n, m)
+}
+
+/// A row-major block as a mutable faer view.
+pub fn view_mut<T>(v: &mut [T], n: usize, m: usize) -> faer::MatMut<'_, T> {
+    faer::MatMut::from_row_major_slice_mut(v, n, m)
+}
+
+/// `y[:, c] = a[c] x[:, c] + b[c] y[:, c]`.
+pub fn axpby<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) {
+    let m = a.len();
+    let elems = y.len();
+    let items: Vec<_> = y.chunks_mut(BLOCK * m).zip(x.chunks(BLOCK * m)).collect();
+    blocks(elems, items, |(yb, xb)| {
+        for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
+            for c in 0..m {
+                yr[c] = a[c] * xr[c] + b[c] * yr[c];
+            }
+        }
+    });
+}
+
 /// `y = A x` for a sparse `A` given by its rows, `x` and `y` row-major with
 /// `m` columns; with `dot`, also returns `x[:, c] . y[:, c]` (square `A`),
 /// fused into the same pass.
