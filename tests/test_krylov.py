@@ -289,48 +289,62 @@ def _rectangular(kind: str) -> tuple[Any, np.ndarray]:
     return spla.aslinearoperator(A), dense
 
 
+LEAST_SQUARES = {
+    # name: (scipy's function, index of its residual norm in the returned tuple)
+    "lsqr": (spla.lsqr, 4),
+    "lsmr": (spla.lsmr, 3),
+}
+
+
+@pytest.mark.parametrize("method", sorted(LEAST_SQUARES))
 @pytest.mark.parametrize("kind", ["csr", "csc", "dense", "fortran", "operator"])
 @pytest.mark.parametrize("damp", [0.0, 0.3])
-def test_lsqr_matches_scipy(kind: str, damp: float) -> None:
+def test_least_squares_match_scipy(method: str, kind: str, damp: float) -> None:
     A, dense = _rectangular(kind)
     b = np.random.default_rng(12).standard_normal(600)
-    res = rl.krylov.lsqr(A, b, damp=damp, atol=1e-10, btol=1e-10)
-    ref = spla.lsqr(sp.csr_matrix(dense), b, damp=damp, atol=1e-10, btol=1e-10)
+    res = getattr(rl.krylov, method)(A, b, damp=damp, atol=1e-10, btol=1e-10)
+    reference, residual_at = LEAST_SQUARES[method]
+    ref = reference(sp.csr_matrix(dense), b, damp=damp, atol=1e-10, btol=1e-10)
     assert res.iterations == ref[2] and res.info == ref[1] and res.converged
     np.testing.assert_allclose(res.x, ref[0], rtol=1e-8, atol=1e-10)
-    assert res.residual_norm == pytest.approx(ref[4], rel=1e-10)
+    assert res.residual_norm == pytest.approx(ref[residual_at], rel=1e-10)
     # The normal equations of the damped problem hold.
     normal = dense.T @ (dense @ res.x - b) + damp**2 * res.x
     assert np.linalg.norm(normal) <= 1e-6 * np.linalg.norm(dense.T @ b)
 
 
-def test_lsqr_underdetermined_gives_minimum_norm() -> None:
+@pytest.mark.parametrize("method", sorted(LEAST_SQUARES))
+def test_underdetermined_gives_minimum_norm(method: str) -> None:
     A = np.random.default_rng(13).standard_normal((30, 90))
     b = np.random.default_rng(14).standard_normal(30)
-    res = rl.krylov.lsqr(A, b, atol=1e-12, btol=1e-12)
+    res = getattr(rl.krylov, method)(A, b, atol=1e-12, btol=1e-12)
     np.testing.assert_allclose(res.x, np.linalg.pinv(A) @ b, rtol=1e-8, atol=1e-10)
 
 
-def test_lsqr_several_right_hand_sides_and_float32() -> None:
+@pytest.mark.parametrize("method", sorted(LEAST_SQUARES))
+def test_least_squares_several_right_hand_sides_and_float32(method: str) -> None:
+    solve = getattr(rl.krylov, method)
     A, dense = _rectangular("csr")
     B = np.random.default_rng(15).standard_normal((600, 3))
-    res = rl.krylov.lsqr(A, B, atol=1e-10, btol=1e-10)
+    res = solve(A, B, atol=1e-10, btol=1e-10)
     for c in range(3):
-        one = rl.krylov.lsqr(A, B[:, c], atol=1e-10, btol=1e-10)
+        one = solve(A, B[:, c], atol=1e-10, btol=1e-10)
         assert one.iterations == res.iterations[c]
         np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-10, atol=1e-12)
-    res32 = rl.krylov.lsqr(A.astype(np.float32), B[:, 0].astype(np.float32), atol=1e-5, btol=1e-5)
+    res32 = solve(A.astype(np.float32), B[:, 0].astype(np.float32), atol=1e-5, btol=1e-5)
     assert res32.x.dtype == np.float32
     np.testing.assert_allclose(res32.x, res.x[:, 0], rtol=0, atol=1e-3 * np.abs(res.x[:, 0]).max())
 
 
-def test_lsqr_x0_maxiter_and_callback() -> None:
+@pytest.mark.parametrize("method", sorted(LEAST_SQUARES))
+def test_least_squares_x0_maxiter_and_callback(method: str) -> None:
+    solve = getattr(rl.krylov, method)
     A, dense = _rectangular("csr")
     b = dense @ np.ones(80)
-    warm = rl.krylov.lsqr(A, b, x0=np.ones(80) + 1e-9, atol=1e-8, btol=1e-8)
+    warm = solve(A, b, x0=np.ones(80) + 1e-9, atol=1e-8, btol=1e-8)
     assert warm.iterations <= 2 and warm.converged
     with pytest.warns(rl.ConvergenceWarning, match="did not converge in 3 iterations"):
-        short = rl.krylov.lsqr(A, b, maxiter=3)
+        short = solve(A, b, maxiter=3)
     assert not short.converged and short.info == 7 and short.iterations == 3
     steps: list[int] = []
 
@@ -338,20 +352,22 @@ def test_lsqr_x0_maxiter_and_callback() -> None:
         steps.append(info.iteration)
         return info.iteration == 4
 
-    stopped = rl.krylov.lsqr(A, b, callback=watch)
+    stopped = solve(A, b, callback=watch)
     assert stopped.stopped and stopped.iterations == 4 and steps == [1, 2, 3, 4]
 
 
-def test_lsqr_bad_input() -> None:
+@pytest.mark.parametrize("method", sorted(LEAST_SQUARES))
+def test_least_squares_bad_input(method: str) -> None:
+    solve = getattr(rl.krylov, method)
     A, dense = _rectangular("csr")
     with pytest.raises(ValueError, match=r"b has shape \(80,\)"):
-        rl.krylov.lsqr(A, np.ones(80))
+        solve(A, np.ones(80))
     with pytest.raises(ValueError, match="x0 has shape"):
-        rl.krylov.lsqr(A, np.ones(600), x0=np.ones(600))
+        solve(A, np.ones(600), x0=np.ones(600))
     with pytest.raises(ValueError, match="damp"):
-        rl.krylov.lsqr(A, np.ones(600), damp=-1.0)
+        solve(A, np.ones(600), damp=-1.0)
     no_transpose = spla.LinearOperator((600, 80), matvec=lambda x: dense @ x, dtype=np.float64)
     with pytest.raises(TypeError, match="rmatvec"):
-        rl.krylov.lsqr(no_transpose, np.ones(600))
+        solve(no_transpose, np.ones(600))
     with pytest.raises(ValueError, match="b contains NaN"):
-        rl.krylov.lsqr(A, np.full(600, np.nan))
+        solve(A, np.full(600, np.nan))

@@ -32,7 +32,7 @@ from . import _core
 from ._errors import ConvergenceWarning
 from ._validation import as_dense, as_sparse
 
-__all__ = ["IterationInfo", "KrylovResult", "cg", "lsqr"]
+__all__ = ["IterationInfo", "KrylovResult", "cg", "lsmr", "lsqr"]
 
 FloatOrArray = Union[float, np.ndarray]
 
@@ -448,6 +448,78 @@ def lsqr(
         conlim=float(conlim),
     )
     return _finish("lsqr", raw, one, least_squares=True)
+
+
+def lsmr(
+    A: Any,
+    b: Any,
+    x0: Any = None,
+    *,
+    damp: float = 0.0,
+    atol: float = 1e-8,
+    btol: float = 1e-8,
+    conlim: float = 1e8,
+    maxiter: int | None = None,
+    callback: Callable[[IterationInfo], Any] | None = None,
+) -> KrylovResult:
+    """LSMR for ``min ||A x - b||^2 + damp^2 ||x||^2`` (Fong & Saunders).
+
+    The same recurrences, estimates and stopping tests as
+    :func:`scipy.sparse.linalg.lsmr` (``||A^T r||`` decreases monotonically,
+    so it often stops earlier than :func:`lsqr` on least squares problems),
+    for any (rectangular) ``A`` given as a dense array, a scipy.sparse matrix
+    or an operator with ``matvec`` and ``rmatvec``, and for several
+    right-hand sides at once.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix or LinearOperator, shape (m, n)
+    b : array_like, shape (m,) or (m, k)
+    x0 : array_like, optional
+        Starting guess, shape ``(n,)`` or ``(n, k)``.
+    damp, atol, btol, conlim : float
+        As in scipy: stop when ``||r|| <= btol ||b|| + atol ||A|| ||x||`` (a
+        compatible system), when ``||A^T r|| <= atol ||A|| ||r||`` (a least
+        squares solution), or when the condition estimate exceeds ``conlim``.
+    maxiter : int, optional
+        Iteration limit (``min(m, n)`` by default, as scipy).
+    callback : callable, optional
+        ``callback(info)`` after each iteration; returning ``True`` stops.
+
+    Returns
+    -------
+    KrylovResult
+        ``info`` holds scipy's ``istop``: 0 (b = 0), 1, 2, 4, 5 converged;
+        3, 6 the conditioning limit; 7 the iteration limit (with a
+        :class:`randla.ConvergenceWarning`). ``residual_norm`` estimates
+        ``||b - A x||``.
+
+    Examples
+    --------
+    >>> import numpy as np, randla as rl
+    >>> A = np.random.default_rng(0).standard_normal((50, 5))
+    >>> b = A @ np.arange(5.0)
+    >>> res = rl.krylov.lsmr(A, b, atol=1e-12, btol=1e-12)
+    >>> bool(np.allclose(res.x, np.arange(5.0)))
+    True
+    """
+    spec, b2, x2, _, one, _ = _make_system(A, b, x0, None, square=False)
+    _check_nonnegative(damp=damp, atol=atol, btol=btol, conlim=conlim)
+    limit = _check_maxiter(maxiter, min(_shape_of(spec)))
+    raw = _core.krylov_solve(
+        "lsmr",
+        spec,
+        b2,
+        x2,
+        None,
+        limit,
+        _callback(callback, one),
+        atol=float(atol),
+        btol=float(btol),
+        damp=float(damp),
+        conlim=float(conlim),
+    )
+    return _finish("lsmr", raw, one, least_squares=True)
 
 
 def _shape_of(spec: tuple[Any, ...]) -> tuple[int, int]:

@@ -209,6 +209,7 @@ type Solution<'py> = (
 enum Method {
     Cg(Options),
     Lsqr(LeastSquaresOptions),
+    Lsmr(LeastSquaresOptions),
 }
 
 fn solve<'py, T: Real + Element>(
@@ -278,6 +279,9 @@ fn solve<'py, T: Real + Element>(
             Method::Lsqr(options) => {
                 krylov::lsqr(a_op.as_ref(), b_values, m, x0_values, options, cb)
             }
+            Method::Lsmr(options) => {
+                krylov::lsmr(a_op.as_ref(), b_values, m, x0_values, options, cb)
+            }
         }
     });
     // A Python exception raised in a callable wins over the core's summary of it.
@@ -338,13 +342,20 @@ fn krylov_solve<'py>(
             atol,
             maxiter,
         }),
-        "lsqr" => Method::Lsqr(LeastSquaresOptions {
-            damp,
-            atol,
-            btol,
-            conlim,
-            maxiter,
-        }),
+        "lsqr" | "lsmr" => {
+            let options = LeastSquaresOptions {
+                damp,
+                atol,
+                btol,
+                conlim,
+                maxiter,
+            };
+            if method == "lsqr" {
+                Method::Lsqr(options)
+            } else {
+                Method::Lsmr(options)
+            }
+        }
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown Krylov method {other:?}"

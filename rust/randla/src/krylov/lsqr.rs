@@ -2,7 +2,8 @@
 //! scipy's variant: the same recurrences, estimates and stopping tests as
 //! `scipy.sparse.linalg.lsqr`, for `m` right-hand sides at once.
 
-use super::vectors::{axpby, column_norms, view, view_mut};
+use super::golub_kahan::GolubKahan;
+use super::vectors::{axpby, column_norms};
 use super::{Callback, Operator, Output, Progress};
 use crate::ensure;
 use crate::error::Result;
@@ -96,28 +97,9 @@ fn lsqr_in_pool<T: Real>(
         None => vec![T::ZERO; cols * m],
     };
     let ones = vec![T::ONE; m];
-    let minus_ones: Vec<T> = vec![-T::ONE; m];
-    // u = b - A x0, beta u = u
-    let mut u = b.to_vec();
-    if x0.is_some() {
-        let mut ax = vec![T::ZERO; rows * m];
-        a.apply(view(&x, cols, m), view_mut(&mut ax, rows, m))?;
-        axpby(&minus_ones, &ax, &ones, &mut u);
-    }
+    let (mut gk, beta, alpha) = GolubKahan::start(a, b, x0, m)?;
     let bnorm = column_norms(b, m);
-    let beta = column_norms(&u, m);
-    let inv = |v: &[f64]| -> Vec<T> {
-        v.iter()
-            .map(|&s| T::from_f64(if s > 0.0 { 1.0 / s } else { 0.0 }))
-            .collect()
-    };
-    let zeros = vec![T::ZERO; m];
-    axpby(&inv(&beta), &u.clone(), &zeros, &mut u);
-    let mut v = vec![T::ZERO; cols * m];
-    a.apply_transpose(view(&u, rows, m), view_mut(&mut v, cols, m))?;
-    let alpha = column_norms(&v, m);
-    axpby(&inv(&alpha), &v.clone(), &zeros, &mut v);
-    let mut w = v.clone();
+    let mut w = gk.v.clone();
     let dampsq = options.damp * options.damp;
     let ctol = if options.conlim > 0.0 {
         1.0 / options.conlim
@@ -141,8 +123,6 @@ fn lsqr_in_pool<T: Real>(
     let mut iterations = vec![0usize; m];
     let mut history = vec![state.iter().map(|s| s.rnorm).collect::<Vec<f64>>()];
     let mut stopped = false;
-    let mut av = vec![T::ZERO; rows * m];
-    let mut atu = vec![T::ZERO; cols * m];
     let mut t1s = vec![T::ZERO; m];
     let mut t2s = vec![T::ZERO; m];
 
@@ -150,17 +130,8 @@ fn lsqr_in_pool<T: Real>(
         if !state.iter().any(|s| s.active) {
             break;
         }
-        // Bidiagonalization: beta u = A v - alpha u, alpha v = A^T u - beta v.
-        a.apply(view(&v, cols, m), view_mut(&mut av, rows, m))?;
-        let neg_alpha: Vec<T> = state.iter().map(|s| T::from_f64(-s.alpha)).collect();
-        axpby(&ones, &av, &neg_alpha, &mut u);
-        let beta = column_norms(&u, m);
-        axpby(&inv(&beta), &u.clone(), &zeros, &mut u);
-        a.apply_transpose(view(&u, rows, m), view_mut(&mut atu, cols, m))?;
-        let neg_beta: Vec<T> = beta.iter().map(|&b| T::from_f64(-b)).collect();
-        axpby(&ones, &atu, &neg_beta, &mut v);
-        let alpha = column_norms(&v, m);
-        axpby(&inv(&alpha), &v.clone(), &zeros, &mut v);
+        let previous: Vec<f64> = state.iter().map(|s| s.alpha).collect();
+        let (beta, alpha) = gk.step(a, &previous)?;
         let wnorm = column_norms(&w, m);
         for c in 0..m {
             let s = &mut state[c];
@@ -245,7 +216,7 @@ fn lsqr_in_pool<T: Real>(
         // their last step, as scipy does).
         axpby(&t1s, &w, &ones, &mut x);
         let keep: Vec<T> = t2s.clone();
-        let mut new_w = v.clone();
+        let mut new_w = gk.v.clone();
         axpby(&keep, &w, &ones, &mut new_w);
         for c in 0..m {
             if t1s[c] != T::ZERO || t2s[c] != T::ZERO {

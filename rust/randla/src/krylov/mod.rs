@@ -7,11 +7,14 @@
 //! so results do not depend on the thread count.
 
 pub mod cg;
+mod golub_kahan;
+pub mod lsmr;
 pub mod lsqr;
 pub mod operator;
 pub mod vectors;
 
 pub use cg::cg;
+pub use lsmr::lsmr;
 pub use lsqr::{lsqr, LeastSquaresOptions};
 pub use operator::{DenseOperator, Operator, SparseOperator};
 
