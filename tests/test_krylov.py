@@ -371,3 +371,77 @@ def test_least_squares_bad_input(method: str) -> None:
         solve(no_transpose, np.ones(600))
     with pytest.raises(ValueError, match="b contains NaN"):
         solve(A, np.full(600, np.nan))
+
+
+# --- BiCGSTAB ------------------------------------------------------------------------
+
+
+def convection_diffusion(k: int, wind: float = 0.6) -> sp.csr_matrix:
+    """Upwinded 2-D convection-diffusion on a k x k grid: nonsymmetric."""
+    t = sp.diags([-1.0 - wind, 2.0 + wind, -1.0], [-1, 0, 1], shape=(k, k))
+    eye = sp.identity(k)
+    return (sp.kron(t, eye) + sp.kron(eye, t)).tocsr()
+
+
+def scipy_bicgstab(A: Any, b: np.ndarray, rtol: float, M: Any = None) -> tuple[np.ndarray, int]:
+    x, info = spla.bicgstab(A, b, rtol=rtol, atol=0.0, M=M)
+    assert info == 0
+    return x, info
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (convection_diffusion(40), None),
+        lambda: (convection_diffusion(30).tocsc(), None),
+        lambda: (convection_diffusion(25).toarray(), None),
+        lambda: (spla.aslinearoperator(convection_diffusion(25)), None),
+        lambda: (convection_diffusion(40), sp.diags(1.0 / convection_diffusion(40).diagonal())),
+        lambda: (
+            convection_diffusion(40),
+            spla.LinearOperator(
+                (1600, 1600), matvec=spla.spilu(convection_diffusion(40).tocsc()).solve
+            ),
+        ),
+    ],
+    ids=["csr", "csc", "dense", "operator", "jacobi", "ilu"],
+)
+def test_bicgstab_matches_scipy(make: Callable[[], Any]) -> None:
+    A, M = make()
+    n = A.shape[0]
+    b = np.random.default_rng(21).standard_normal(n)
+    res = rl.krylov.bicgstab(A, b, rtol=1e-9, M=M)
+    x_ref, _ = scipy_bicgstab(A, b, 1e-9, M)
+    assert res.converged and res.info == 0
+    dense = _dense(A, n)
+    assert np.linalg.norm(dense @ res.x - b) <= 1e-8 * np.linalg.norm(b)
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-6 * np.abs(x_ref).max())
+
+
+def test_bicgstab_several_right_hand_sides() -> None:
+    A = convection_diffusion(30)
+    B = np.random.default_rng(22).standard_normal((900, 3))
+    res = rl.krylov.bicgstab(A, B, rtol=1e-9)
+    for c in range(3):
+        one = rl.krylov.bicgstab(A, B[:, c], rtol=1e-9)
+        assert one.iterations == res.iterations[c]
+        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-9, atol=1e-12)
+
+
+def test_bicgstab_breakdown_is_reported() -> None:
+    A = np.array([[0.0, 1.0], [-1.0, 0.0]])  # r0 . A r0 = 0
+    with pytest.warns(rl.ConvergenceWarning, match="broke down.*vanished"):
+        res = rl.krylov.bicgstab(A, np.array([1.0, 0.0]))
+    assert res.info == -11 and not res.converged
+
+
+def test_bicgstab_maxiter_and_callback() -> None:
+    A = convection_diffusion(30)
+    b = np.ones(900)
+    with pytest.warns(rl.ConvergenceWarning, match="did not converge in 4 iterations"):
+        res = rl.krylov.bicgstab(A, b, rtol=1e-12, maxiter=4)
+    assert res.info == 4 and not res.converged
+    stop = rl.krylov.bicgstab(A, b, rtol=1e-12, callback=lambda info: info.iteration == 3)
+    assert stop.stopped and stop.iterations == 3
+    with pytest.raises(ValueError, match="square"):
+        rl.krylov.bicgstab(np.ones((3, 2)), np.ones(3))

@@ -32,7 +32,7 @@ from . import _core
 from ._errors import ConvergenceWarning
 from ._validation import as_dense, as_sparse
 
-__all__ = ["IterationInfo", "KrylovResult", "cg", "lsmr", "lsqr"]
+__all__ = ["IterationInfo", "KrylovResult", "bicgstab", "cg", "lsmr", "lsqr"]
 
 FloatOrArray = Union[float, np.ndarray]
 
@@ -210,6 +210,13 @@ def _make_system(
     return spec, b2, x2, m_spec, one, dtype
 
 
+_BREAKDOWN = {
+    ("cg", -1): "p^T A p or r^T M r is not positive, so A or M is not positive definite",
+    ("bicgstab", -10): "rho = r0 . r vanished (|rho| < eps^2)",
+    ("bicgstab", -11): "omega or r0 . v vanished",
+}
+
+
 def _finish(
     method: str, raw: tuple[Any, ...], one: bool, least_squares: bool = False
 ) -> KrylovResult:
@@ -223,9 +230,9 @@ def _finish(
         return _package(x, converged, iterations, residual_norm, history, stopped, info, one)
     for c in np.flatnonzero(info < 0):
         where = "" if one else f" (right-hand side {c})"
+        reason = _BREAKDOWN.get((method, int(info[c])), "a breakdown")
         warnings.warn(
-            f"{method} broke down at iteration {iterations[c] + 1}{where}: "
-            "p^T A p or r^T M r is not positive, so A or M is not positive definite; "
+            f"{method} broke down at iteration {iterations[c] + 1}{where}: {reason}; "
             "the returned x is the last iterate before the breakdown",
             ConvergenceWarning,
             stacklevel=3,
@@ -378,6 +385,74 @@ def cg(
         atol=float(atol),
     )
     return _finish("cg", raw, one)
+
+
+def bicgstab(
+    A: Any,
+    b: Any,
+    x0: Any = None,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+    maxiter: int | None = None,
+    M: Any = None,
+    callback: Callable[[IterationInfo], Any] | None = None,
+) -> KrylovResult:
+    """BiCGSTAB for general square ``A`` (van der Vorst).
+
+    The same recurrences, breakdown tests and stopping rule as
+    :func:`scipy.sparse.linalg.bicgstab`, with native kernels for dense and
+    sparse ``A`` and several right-hand sides solved together. ``M`` is
+    applied as a right preconditioner.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix, LinearOperator or callable, shape (n, n)
+        Square; nonsymmetric allowed.
+    b : array_like, shape (n,) or (n, m)
+        Right-hand side(s); each column stops on its own tolerance.
+    x0 : array_like, optional
+        Starting guess, shape of ``b`` (zeros by default).
+    rtol, atol : float
+        Stop when ``||b - A x|| <= max(rtol * ||b||, atol)``.
+    maxiter : int, optional
+        Iteration limit (``10 * n`` by default).
+    M : array_like, sparse matrix, LinearOperator or callable, optional
+        Preconditioner approximating ``A^{-1}``.
+    callback : callable, optional
+        ``callback(info)`` with an :class:`IterationInfo` after each iteration;
+        returning ``True`` stops the solve (``stopped=True``).
+
+    Returns
+    -------
+    KrylovResult
+        ``converged=False`` with a :class:`randla.ConvergenceWarning` when
+        ``maxiter`` is reached; ``info`` -10 (``rho`` breakdown) or -11
+        (``omega`` breakdown) with a warning, as scipy.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, randla as rl
+    >>> A = sp.diags([-1.0, 2.5, -1.2], [-1, 0, 1], shape=(100, 100), format="csr")
+    >>> res = rl.krylov.bicgstab(A, np.ones(100), rtol=1e-10)
+    >>> res.converged, bool(np.allclose(A @ res.x, 1.0))
+    (True, True)
+    """
+    spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
+    _check_nonnegative(rtol=rtol, atol=atol)
+    limit = _check_maxiter(maxiter, 10 * b2.shape[0])
+    raw = _core.krylov_solve(
+        "bicgstab",
+        spec,
+        b2,
+        x2,
+        m_spec,
+        limit,
+        _callback(callback, one),
+        rtol=float(rtol),
+        atol=float(atol),
+    )
+    return _finish("bicgstab", raw, one)
 
 
 def lsqr(

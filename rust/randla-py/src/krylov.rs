@@ -208,6 +208,7 @@ type Solution<'py> = (
 #[derive(Clone, Copy)]
 enum Method {
     Cg(Options),
+    Bicgstab(Options),
     Lsqr(LeastSquaresOptions),
     Lsmr(LeastSquaresOptions),
 }
@@ -268,6 +269,15 @@ fn solve<'py, T: Real + Element>(
         };
         match method {
             Method::Cg(options) => krylov::cg(
+                a_op.as_ref(),
+                b_values,
+                m,
+                x0_values,
+                m_op.as_deref(),
+                options,
+                cb,
+            ),
+            Method::Bicgstab(options) => krylov::bicgstab(
                 a_op.as_ref(),
                 b_values,
                 m,
@@ -337,6 +347,11 @@ fn krylov_solve<'py>(
     conlim: f64,
 ) -> PyResult<Solution<'py>> {
     let method = match method {
+        "bicgstab" => Method::Bicgstab(Options {
+            rtol,
+            atol,
+            maxiter,
+        }),
         "cg" => Method::Cg(Options {
             rtol,
             atol,

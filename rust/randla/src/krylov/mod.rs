@@ -6,6 +6,7 @@
 //! own scalars and stops on its own tolerance. Reductions use fixed row blocks,
 //! so results do not depend on the thread count.
 
+pub mod bicgstab;
 pub mod cg;
 mod golub_kahan;
 pub mod lsmr;
@@ -13,6 +14,7 @@ pub mod lsqr;
 pub mod operator;
 pub mod vectors;
 
+pub use bicgstab::bicgstab;
 pub use cg::cg;
 pub use lsmr::lsmr;
 pub use lsqr::{lsqr, LeastSquaresOptions};
