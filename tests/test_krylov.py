@@ -445,3 +445,73 @@ def test_bicgstab_maxiter_and_callback() -> None:
     assert stop.stopped and stop.iterations == 3
     with pytest.raises(ValueError, match="square"):
         rl.krylov.bicgstab(np.ones((3, 2)), np.ones(3))
+
+
+# --- GMRES / FGMRES ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (convection_diffusion(40), None),
+        lambda: (convection_diffusion(30).toarray(), None),
+        lambda: (spla.aslinearoperator(convection_diffusion(30)), None),
+        lambda: (convection_diffusion(40), sp.diags(1.0 / convection_diffusion(40).diagonal())),
+    ],
+    ids=["csr", "dense", "operator", "jacobi"],
+)
+@pytest.mark.parametrize("restart", [10, 30])
+def test_gmres_matches_scipy(make: Callable[[], Any], restart: int) -> None:
+    A, M = make()
+    n = A.shape[0]
+    b = np.random.default_rng(31).standard_normal(n)
+    res = rl.krylov.gmres(A, b, rtol=1e-9, restart=restart, M=M)
+    x_ref, info = spla.gmres(A, b, rtol=1e-10, atol=0.0, restart=restart, M=M, maxiter=10 * n)
+    assert info == 0 and res.converged and res.info == 0
+    dense = _dense(A, n)
+    true = np.linalg.norm(dense @ res.x - b)
+    assert true <= 1.01e-9 * np.linalg.norm(b)
+    assert res.residual_norm == pytest.approx(true, rel=1e-3)  # recomputed at the restart
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-6 * np.abs(x_ref).max())
+
+
+def test_fgmres_handles_a_changing_preconditioner() -> None:
+    A = convection_diffusion(30)
+    d = A.diagonal()
+    rng = np.random.default_rng(32)
+
+    def noisy_jacobi(x: np.ndarray) -> np.ndarray:
+        # A different preconditioner at every call, as a learned one may be.
+        return x / d * (1.0 + 0.3 * rng.standard_normal(x.shape))
+
+    M = spla.LinearOperator(A.shape, matvec=noisy_jacobi, dtype=np.float64)
+    b = np.ones(A.shape[0])
+    res = rl.krylov.gmres(A, b, rtol=1e-8, M=M, flexible=True, maxiter=2000)
+    assert res.converged
+    assert np.linalg.norm(A @ res.x - b) <= 1.01e-8 * np.linalg.norm(b)
+
+
+def test_gmres_several_right_hand_sides_and_callback() -> None:
+    A = convection_diffusion(30)
+    B = np.random.default_rng(33).standard_normal((900, 3))
+    res = rl.krylov.gmres(A, B, rtol=1e-9, restart=20)
+    for c in range(3):
+        one = rl.krylov.gmres(A, B[:, c], rtol=1e-9, restart=20)
+        assert one.iterations == res.iterations[c]
+        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-8, atol=1e-11)
+    seen: list[rl.krylov.IterationInfo] = []
+
+    def watch(info: rl.krylov.IterationInfo) -> bool:
+        seen.append(info)
+        return info.iteration == 5
+
+    stop = rl.krylov.gmres(A, B[:, 0], rtol=1e-12, callback=watch)
+    assert stop.stopped and stop.iterations == 5 and len(seen) == 5
+    # The callback's x is the GMRES iterate: its residual is the reported estimate.
+    true = np.linalg.norm(A @ seen[-1].x - B[:, 0])
+    assert seen[-1].residual_norm == pytest.approx(true, rel=1e-6)
+    with pytest.warns(rl.ConvergenceWarning, match="did not converge in 7 iterations"):
+        short = rl.krylov.gmres(A, B[:, 0], rtol=1e-12, maxiter=7)
+    assert short.info == 7 and not short.converged
+    with pytest.raises(ValueError, match="restart"):
+        rl.krylov.gmres(A, B[:, 0], restart=0)

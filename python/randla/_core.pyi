@@ -77,6 +77,8 @@ def krylov_solve(
     damp: float = 0.0,
     btol: float = 0.0,
     conlim: float = 0.0,
+    restart: int = 30,
+    flexible: bool = False,
 ) -> tuple[
     npt.NDArray[np.floating],
     list[bool],

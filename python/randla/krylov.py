@@ -32,7 +32,7 @@ from . import _core
 from ._errors import ConvergenceWarning
 from ._validation import as_dense, as_sparse
 
-__all__ = ["IterationInfo", "KrylovResult", "bicgstab", "cg", "lsmr", "lsqr"]
+__all__ = ["IterationInfo", "KrylovResult", "bicgstab", "cg", "gmres", "lsmr", "lsqr"]
 
 FloatOrArray = Union[float, np.ndarray]
 
@@ -453,6 +453,80 @@ def bicgstab(
         atol=float(atol),
     )
     return _finish("bicgstab", raw, one)
+
+
+def gmres(
+    A: Any,
+    b: Any,
+    x0: Any = None,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+    restart: int = 30,
+    maxiter: int | None = None,
+    M: Any = None,
+    flexible: bool = False,
+    callback: Callable[[IterationInfo], Any] | None = None,
+) -> KrylovResult:
+    """Restarted GMRES, or flexible GMRES (FGMRES) with ``flexible=True``.
+
+    Right preconditioning: the residual estimate is the true ``||b - A x||``
+    (recomputed at every restart), so the stopping rule
+    ``||b - A x|| <= max(rtol * ||b||, atol)`` is scipy's on the original
+    system. With ``flexible=True`` the preconditioned directions ``M v`` are
+    kept, so ``M`` may change between iterations (a learned or inner-iterative
+    preconditioner, as in FGMRES).
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix, LinearOperator or callable, shape (n, n)
+    b : array_like, shape (n,) or (n, m)
+    x0 : array_like, optional
+    rtol, atol : float
+    restart : int
+        Krylov subspace size before a restart (30; capped at ``n``).
+    maxiter : int, optional
+        Limit on inner iterations (products with ``A``), ``10 * n`` by default.
+        Note: scipy's ``maxiter`` counts restart cycles instead.
+    M : array_like, sparse matrix, LinearOperator or callable, optional
+        Right preconditioner approximating ``A^{-1}``.
+    flexible : bool
+        FGMRES: allow ``M`` to vary from one application to the next.
+    callback : callable, optional
+        ``callback(info)`` after each inner iteration (forming ``info.x`` costs
+        O(n k) at inner step k); returning ``True`` stops.
+
+    Returns
+    -------
+    KrylovResult
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, randla as rl
+    >>> A = sp.diags([-1.3, 2.5, -0.7], [-1, 0, 1], shape=(200, 200), format="csr")
+    >>> res = rl.krylov.gmres(A, np.ones(200), rtol=1e-10)
+    >>> res.converged, bool(np.allclose(A @ res.x, 1.0))
+    (True, True)
+    """
+    spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
+    _check_nonnegative(rtol=rtol, atol=atol)
+    limit = _check_maxiter(maxiter, 10 * b2.shape[0])
+    if isinstance(restart, bool) or not isinstance(restart, (int, np.integer)) or restart < 1:
+        raise ValueError(f"restart must be a positive int, got {restart!r}")
+    raw = _core.krylov_solve(
+        "gmres",
+        spec,
+        b2,
+        x2,
+        m_spec,
+        limit,
+        _callback(callback, one),
+        rtol=float(rtol),
+        atol=float(atol),
+        restart=int(restart),
+        flexible=bool(flexible),
+    )
+    return _finish("gmres", raw, one)
 
 
 def lsqr(

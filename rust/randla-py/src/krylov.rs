@@ -209,6 +209,7 @@ type Solution<'py> = (
 enum Method {
     Cg(Options),
     Bicgstab(Options),
+    Gmres(Options, usize, bool),
     Lsqr(LeastSquaresOptions),
     Lsmr(LeastSquaresOptions),
 }
@@ -286,6 +287,17 @@ fn solve<'py, T: Real + Element>(
                 options,
                 cb,
             ),
+            Method::Gmres(options, restart, flexible) => krylov::gmres(
+                a_op.as_ref(),
+                b_values,
+                m,
+                x0_values,
+                m_op.as_deref(),
+                restart,
+                flexible,
+                options,
+                cb,
+            ),
             Method::Lsqr(options) => {
                 krylov::lsqr(a_op.as_ref(), b_values, m, x0_values, options, cb)
             }
@@ -329,7 +341,7 @@ fn solve<'py, T: Real + Element>(
 /// Solves with a Krylov method; returns (x, converged, iterations, residual_norm, history, stopped, info).
 /// `rtol` is CG's; `damp`, `btol` and `conlim` are LSQR's; `atol` serves both.
 #[pyfunction]
-#[pyo3(signature = (method, a, b, x0, precond, maxiter, callback, *, rtol=0.0, atol=0.0, damp=0.0, btol=0.0, conlim=0.0))]
+#[pyo3(signature = (method, a, b, x0, precond, maxiter, callback, *, rtol=0.0, atol=0.0, damp=0.0, btol=0.0, conlim=0.0, restart=30, flexible=false))]
 #[allow(clippy::too_many_arguments)]
 fn krylov_solve<'py>(
     py: Python<'py>,
@@ -345,6 +357,8 @@ fn krylov_solve<'py>(
     damp: f64,
     btol: f64,
     conlim: f64,
+    restart: usize,
+    flexible: bool,
 ) -> PyResult<Solution<'py>> {
     let method = match method {
         "bicgstab" => Method::Bicgstab(Options {
@@ -352,6 +366,15 @@ fn krylov_solve<'py>(
             atol,
             maxiter,
         }),
+        "gmres" => Method::Gmres(
+            Options {
+                rtol,
+                atol,
+                maxiter,
+            },
+            restart,
+            flexible,
+        ),
         "cg" => Method::Cg(Options {
             rtol,
             atol,

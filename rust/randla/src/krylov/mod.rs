@@ -8,6 +8,7 @@
 
 pub mod bicgstab;
 pub mod cg;
+pub mod gmres;
 mod golub_kahan;
 pub mod lsmr;
 pub mod lsqr;
@@ -16,6 +17,7 @@ pub mod vectors;
 
 pub use bicgstab::bicgstab;
 pub use cg::cg;
+pub use gmres::gmres;
 pub use lsmr::lsmr;
 pub use lsqr::{lsqr, LeastSquaresOptions};
 pub use operator::{DenseOperator, Operator, SparseOperator};
