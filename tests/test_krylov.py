@@ -515,3 +515,53 @@ def test_gmres_several_right_hand_sides_and_callback() -> None:
     assert short.info == 7 and not short.converged
     with pytest.raises(ValueError, match="restart"):
         rl.krylov.gmres(A, B[:, 0], restart=0)
+
+
+# --- MINRES --------------------------------------------------------------------------
+
+
+def indefinite(k: int) -> sp.csr_matrix:
+    return (poisson2d(k) - 0.5 * sp.identity(k * k)).tocsr()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (indefinite(30), None),
+        lambda: (indefinite(20).toarray(), None),
+        lambda: (spla.aslinearoperator(indefinite(20)), None),
+        lambda: (poisson2d(30), sp.diags(1.0 / poisson2d(30).diagonal())),
+    ],
+    ids=["indefinite_csr", "indefinite_dense", "operator", "spd_jacobi"],
+)
+def test_minres_matches_scipy(make: Callable[[], Any]) -> None:
+    A, M = make()
+    n = A.shape[0]
+    b = np.random.default_rng(41).standard_normal(n)
+    res = rl.krylov.minres(A, b, rtol=1e-10, M=M)
+    x_ref, info = spla.minres(A, b, rtol=1e-12, M=M)
+    assert res.converged and res.info == 0
+    dense = _dense(A, n)
+    assert np.linalg.norm(dense @ res.x - b) <= 1e-8 * np.linalg.norm(b)
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-7 * np.abs(x_ref).max())
+
+
+def test_minres_shift_and_several_right_hand_sides() -> None:
+    A = poisson2d(20)
+    B = np.random.default_rng(42).standard_normal((400, 3))
+    res = rl.krylov.minres(A, B, rtol=1e-10, shift=0.7)
+    shifted = A.toarray() - 0.7 * np.eye(400)
+    np.testing.assert_allclose(shifted @ res.x, B, atol=1e-8 * np.abs(B).max())
+    for c in range(3):
+        one = rl.krylov.minres(A, B[:, c], rtol=1e-10, shift=0.7)
+        # Block dot products round differently: the stopping test may move by one step.
+        assert abs(one.iterations - res.iterations[c]) <= 1
+        np.testing.assert_allclose(res.x[:, c], one.x, rtol=0, atol=1e-7 * np.abs(one.x).max())
+
+
+def test_minres_indefinite_preconditioner_is_reported() -> None:
+    A = poisson2d(10)
+    M = sp.diags(np.r_[np.ones(50), -np.ones(50)])
+    with pytest.warns(rl.ConvergenceWarning, match="M is not positive definite"):
+        res = rl.krylov.minres(A, np.ones(100), M=M)
+    assert res.info == -9 and not res.converged

@@ -79,6 +79,7 @@ def krylov_solve(
     conlim: float = 0.0,
     restart: int = 30,
     flexible: bool = False,
+    shift: float = 0.0,
 ) -> tuple[
     npt.NDArray[np.floating],
     list[bool],

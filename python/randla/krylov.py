@@ -32,7 +32,16 @@ from . import _core
 from ._errors import ConvergenceWarning
 from ._validation import as_dense, as_sparse
 
-__all__ = ["IterationInfo", "KrylovResult", "bicgstab", "cg", "gmres", "lsmr", "lsqr"]
+__all__ = [
+    "IterationInfo",
+    "KrylovResult",
+    "bicgstab",
+    "cg",
+    "gmres",
+    "lsmr",
+    "lsqr",
+    "minres",
+]
 
 FloatOrArray = Union[float, np.ndarray]
 
@@ -214,6 +223,8 @@ _BREAKDOWN = {
     ("cg", -1): "p^T A p or r^T M r is not positive, so A or M is not positive definite",
     ("bicgstab", -10): "rho = r0 . r vanished (|rho| < eps^2)",
     ("bicgstab", -11): "omega or r0 . v vanished",
+    ("minres", -4): "the condition estimate of A reached 0.1/eps",
+    ("minres", -9): "M is not positive definite",
 }
 
 
@@ -527,6 +538,77 @@ def gmres(
         flexible=bool(flexible),
     )
     return _finish("gmres", raw, one)
+
+
+def minres(
+    A: Any,
+    b: Any,
+    x0: Any = None,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+    shift: float = 0.0,
+    maxiter: int | None = None,
+    M: Any = None,
+    callback: Callable[[IterationInfo], Any] | None = None,
+) -> KrylovResult:
+    """MINRES for symmetric (possibly indefinite) ``A``, solving ``(A - shift I) x = b``.
+
+    scipy's recurrences (Paige & Saunders). Stops when the residual estimate
+    ``||b - A x||`` (its ``M^{-1}``-weighted norm with a preconditioner, compared
+    with ``||b||`` in the same norm) is ``<= max(rtol * ||b||, atol)``, or when
+    ``x`` is numerically an eigenvector (a least squares solution, converged).
+    Note: scipy's own test is relative to ``||A|| ||x||``, so iteration counts
+    differ from scipy's while the solutions agree to the tolerance.
+
+    Parameters
+    ----------
+    A : array_like, scipy.sparse matrix, LinearOperator or callable, shape (n, n)
+        Symmetric.
+    b : array_like, shape (n,) or (n, m)
+    x0 : array_like, optional
+    rtol, atol : float
+    shift : float
+        Solve with ``A - shift I``.
+    maxiter : int, optional
+        ``5 * n`` by default, as scipy.
+    M : array_like, sparse matrix, LinearOperator or callable, optional
+        Symmetric positive definite preconditioner approximating ``A^{-1}``.
+    callback : callable, optional
+        ``callback(info)`` after each iteration; returning ``True`` stops.
+
+    Returns
+    -------
+    KrylovResult
+        ``info`` -4: ``cond(A)`` reached ``0.1/eps``; -9: ``M`` is not positive
+        definite (both with a warning).
+
+    Examples
+    --------
+    >>> import numpy as np, randla as rl
+    >>> A = np.diag([-2.0, -1.0, 1.0, 3.0])
+    >>> res = rl.krylov.minres(A, np.ones(4), rtol=1e-12)
+    >>> bool(np.allclose(res.x, [-0.5, -1.0, 1.0, 1 / 3]))
+    True
+    """
+    spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
+    _check_nonnegative(rtol=rtol, atol=atol)
+    if not np.isfinite(shift):
+        raise ValueError(f"shift must be finite, got {shift}")
+    limit = _check_maxiter(maxiter, 5 * b2.shape[0])
+    raw = _core.krylov_solve(
+        "minres",
+        spec,
+        b2,
+        x2,
+        m_spec,
+        limit,
+        _callback(callback, one),
+        rtol=float(rtol),
+        atol=float(atol),
+        shift=float(shift),
+    )
+    return _finish("minres", raw, one)
 
 
 def lsqr(

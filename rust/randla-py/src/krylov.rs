@@ -210,6 +210,7 @@ enum Method {
     Cg(Options),
     Bicgstab(Options),
     Gmres(Options, usize, bool),
+    Minres(Options, f64),
     Lsqr(LeastSquaresOptions),
     Lsmr(LeastSquaresOptions),
 }
@@ -298,6 +299,16 @@ fn solve<'py, T: Real + Element>(
                 options,
                 cb,
             ),
+            Method::Minres(options, shift) => krylov::minres(
+                a_op.as_ref(),
+                b_values,
+                m,
+                x0_values,
+                m_op.as_deref(),
+                shift,
+                options,
+                cb,
+            ),
             Method::Lsqr(options) => {
                 krylov::lsqr(a_op.as_ref(), b_values, m, x0_values, options, cb)
             }
@@ -341,7 +352,7 @@ fn solve<'py, T: Real + Element>(
 /// Solves with a Krylov method; returns (x, converged, iterations, residual_norm, history, stopped, info).
 /// `rtol` is CG's; `damp`, `btol` and `conlim` are LSQR's; `atol` serves both.
 #[pyfunction]
-#[pyo3(signature = (method, a, b, x0, precond, maxiter, callback, *, rtol=0.0, atol=0.0, damp=0.0, btol=0.0, conlim=0.0, restart=30, flexible=false))]
+#[pyo3(signature = (method, a, b, x0, precond, maxiter, callback, *, rtol=0.0, atol=0.0, damp=0.0, btol=0.0, conlim=0.0, restart=30, flexible=false, shift=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn krylov_solve<'py>(
     py: Python<'py>,
@@ -359,6 +370,7 @@ fn krylov_solve<'py>(
     conlim: f64,
     restart: usize,
     flexible: bool,
+    shift: f64,
 ) -> PyResult<Solution<'py>> {
     let method = match method {
         "bicgstab" => Method::Bicgstab(Options {
@@ -374,6 +386,14 @@ fn krylov_solve<'py>(
             },
             restart,
             flexible,
+        ),
+        "minres" => Method::Minres(
+            Options {
+                rtol,
+                atol,
+                maxiter,
+            },
+            shift,
         ),
         "cg" => Method::Cg(Options {
             rtol,

@@ -12,6 +12,7 @@ pub mod gmres;
 mod golub_kahan;
 pub mod lsmr;
 pub mod lsqr;
+pub mod minres;
 pub mod operator;
 pub mod vectors;
 
@@ -20,6 +21,7 @@ pub use cg::cg;
 pub use gmres::gmres;
 pub use lsmr::lsmr;
 pub use lsqr::{lsqr, LeastSquaresOptions};
+pub use minres::minres;
 pub use operator::{DenseOperator, Operator, SparseOperator};
 
 use crate::error::Result;

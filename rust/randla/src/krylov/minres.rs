@@ -1,0 +1,281 @@
+//! MINRES (Paige & Saunders 1975) for symmetric, possibly indefinite `A`
+//! (and `A - shift I`), with a symmetric positive definite preconditioner:
+//! scipy's recurrences, for `m` right-hand sides at once.
+//!
+//! Stopping rule: the residual estimate `phibar` (`||b - A x||`, or its
+//! `M`-norm with a preconditioner) `<= max(rtol * ||b||, atol)` in the same
+//! norm, plus scipy's safeguards: `x` an eigenvector (istop 2, converged),
+//! `cond(A) >= 0.1/eps` (info -4) and an indefinite `M` (info -9).
+
+use super::vectors::{axpby, column_dots, column_norms, view, view_mut};
+use super::{Callback, Operator, Options, Output, Progress};
+use crate::ensure;
+use crate::error::Result;
+use crate::Real;
+
+#[derive(Clone, Copy, Default)]
+struct Column {
+    beta: f64,
+    oldb: f64,
+    dbar: f64,
+    epsln: f64,
+    phibar: f64,
+    tnorm2: f64,
+    gmax: f64,
+    gmin: f64,
+    cs: f64,
+    sn: f64,
+    tol: f64,
+    active: bool,
+}
+
+/// Solves `(A - shift I) x = b` for symmetric `A`, `b` of `n x m`, row-major.
+#[allow(clippy::too_many_arguments)]
+pub fn minres<T: Real>(
+    a: &dyn Operator<T>,
+    b: &[T],
+    m: usize,
+    x0: Option<&[T]>,
+    precond: Option<&dyn Operator<T>>,
+    shift: f64,
+    options: Options,
+    callback: Option<&mut Callback<'_, T>>,
+) -> Result<Output<T>> {
+    crate::parallel::install(move || minres_in_pool(a, b, m, x0, precond, shift, options, callback))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn minres_in_pool<T: Real>(
+    a: &dyn Operator<T>,
+    b: &[T],
+    m: usize,
+    x0: Option<&[T]>,
+    precond: Option<&dyn Operator<T>>,
+    shift: f64,
+    options: Options,
+    mut callback: Option<&mut Callback<'_, T>>,
+) -> Result<Output<T>> {
+    let (n, ncols) = a.shape();
+    ensure!(n == ncols, "A must be square, got shape ({n}, {ncols})");
+    ensure!(
+        m >= 1 && b.len() == n * m,
+        "b must hold n * m = {} values",
+        n * m
+    );
+    if let Some(pm) = precond {
+        ensure!(
+            pm.shape() == (n, n),
+            "M has shape {:?}, expected ({n}, {n})",
+            pm.shape()
+        );
+    }
+    let mut x = match x0 {
+        Some(x0) => {
+            ensure!(x0.len() == n * m, "x0 must hold n * m = {} values", n * m);
+            x0.to_vec()
+        }
+        None => vec![T::ZERO; n * m],
+    };
+    let ones = vec![T::ONE; m];
+    let zeros = vec![T::ZERO; m];
+    let eps = if std::mem::size_of::<T>() == 4 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    };
+    let solve_m = |src: &[T], dst: &mut Vec<T>| -> Result<()> {
+        match precond {
+            Some(pm) => pm.apply(view(src, n, m), view_mut(dst, n, m)),
+            None => {
+                dst.copy_from_slice(src);
+                Ok(())
+            }
+        }
+    };
+    let mut r1 = b.to_vec();
+    let mut y = vec![T::ZERO; n * m];
+    if x0.is_some() {
+        a.apply(view(&x, n, m), view_mut(&mut y, n, m))?;
+        axpby(&vec![-T::ONE; m], &y, &ones, &mut r1);
+    }
+    solve_m(&r1, &mut y)?;
+    let beta1_sq = column_dots(&r1, &y, m);
+    // ||b|| in the norm of the residual estimate (the M-norm with a preconditioner).
+    let mut mb = vec![T::ZERO; n * m];
+    solve_m(b, &mut mb)?;
+    let bnorm: Vec<f64> = column_dots(b, &mb, m)
+        .into_iter()
+        .map(|v| v.max(0.0).sqrt())
+        .collect();
+    let mut info = vec![0i64; m];
+    let mut converged = vec![false; m];
+    let mut state: Vec<Column> = (0..m)
+        .map(|c| {
+            let beta1 = beta1_sq[c].max(0.0).sqrt();
+            Column {
+                beta: beta1,
+                phibar: beta1,
+                gmin: f64::MAX,
+                cs: -1.0,
+                tol: (options.rtol * bnorm[c]).max(options.atol),
+                active: beta1 > 0.0,
+                ..Column::default()
+            }
+        })
+        .collect();
+    let b_euclid = column_norms(b, m);
+    let r_euclid = column_norms(&r1, m);
+    for c in 0..m {
+        if beta1_sq[c] < 0.0 || (beta1_sq[c] == 0.0 && r_euclid[c] > 0.0) {
+            // r^T M r <= 0 for a nonzero r: M is not positive definite.
+            info[c] = -9;
+            state[c].active = false;
+        } else if state[c].phibar <= state[c].tol {
+            converged[c] = true;
+            state[c].active = false;
+        }
+        if b_euclid[c] == 0.0 {
+            for i in 0..n {
+                x[i * m + c] = T::ZERO;
+            }
+            converged[c] = true;
+            state[c].active = false;
+        }
+    }
+    let mut iterations = vec![0usize; m];
+    let mut rnorm: Vec<f64> = state.iter().map(|s| s.phibar).collect();
+    let mut history = vec![rnorm.clone()];
+    let mut r2 = r1.clone();
+    let mut v = vec![T::ZERO; n * m];
+    let mut w = vec![T::ZERO; n * m];
+    let mut w1 = vec![T::ZERO; n * m];
+    let mut w2 = vec![T::ZERO; n * m];
+    let mut av = vec![T::ZERO; n * m];
+    let mut stopped = false;
+
+    for it in 1..=options.maxiter {
+        if !state.iter().any(|s| s.active) {
+            break;
+        }
+        // Lanczos step: v = y / beta; y = (A - shift) v - (beta/oldb) r1 - (alfa/beta) r2.
+        let inv_beta: Vec<T> = state
+            .iter()
+            .map(|s| T::from_f64(if s.active { 1.0 / s.beta } else { 0.0 }))
+            .collect();
+        axpby(&inv_beta, &y, &zeros, &mut v);
+        a.apply(view(&v, n, m), view_mut(&mut av, n, m))?;
+        y.copy_from_slice(&av);
+        if shift != 0.0 {
+            axpby(&vec![T::from_f64(-shift); m], &v, &ones, &mut y);
+        }
+        if it >= 2 {
+            let coef: Vec<T> = state
+                .iter()
+                .map(|s| T::from_f64(if s.active { -(s.beta / s.oldb) } else { 0.0 }))
+                .collect();
+            axpby(&coef, &r1, &ones, &mut y);
+        }
+        let alfa = column_dots(&v, &y, m);
+        let coef: Vec<T> = (0..m)
+            .map(|c| {
+                T::from_f64(if state[c].active {
+                    -(alfa[c] / state[c].beta)
+                } else {
+                    0.0
+                })
+            })
+            .collect();
+        axpby(&coef, &r2, &ones, &mut y);
+        std::mem::swap(&mut r1, &mut r2);
+        r2.copy_from_slice(&y);
+        solve_m(&r2, &mut y)?;
+        let beta_sq = column_dots(&r2, &y, m);
+        let mut phi = vec![T::ZERO; m];
+        let mut w_coef = (vec![T::ZERO; m], vec![T::ZERO; m], vec![T::ZERO; m]);
+        for c in 0..m {
+            let s = &mut state[c];
+            if !s.active {
+                continue;
+            }
+            if beta_sq[c] < 0.0 {
+                info[c] = -9;
+                s.active = false;
+                continue;
+            }
+            s.oldb = s.beta;
+            s.beta = beta_sq[c].sqrt();
+            s.tnorm2 += alfa[c] * alfa[c] + s.oldb * s.oldb + s.beta * s.beta;
+            // QR of the tridiagonal by a Givens rotation.
+            let oldeps = s.epsln;
+            let delta = s.cs * s.dbar + s.sn * alfa[c];
+            let gbar = s.sn * s.dbar - s.cs * alfa[c];
+            s.epsln = s.sn * s.beta;
+            s.dbar = -s.cs * s.beta;
+            let root = gbar.hypot(s.dbar);
+            let gamma = gbar.hypot(s.beta).max(eps);
+            s.cs = gbar / gamma;
+            s.sn = s.beta / gamma;
+            let phik = s.cs * s.phibar;
+            s.phibar *= s.sn;
+            // w = (v - oldeps w1 - delta w2) / gamma; x += phi w.
+            w_coef.0[c] = T::from_f64(1.0 / gamma);
+            w_coef.1[c] = T::from_f64(-oldeps / gamma);
+            w_coef.2[c] = T::from_f64(-delta / gamma);
+            phi[c] = T::from_f64(phik);
+            s.gmax = s.gmax.max(gamma);
+            s.gmin = s.gmin.min(gamma);
+            iterations[c] = it;
+            rnorm[c] = s.phibar;
+            let anorm = s.tnorm2.sqrt();
+            let test2 = if anorm == 0.0 {
+                f64::INFINITY
+            } else {
+                root / anorm
+            };
+            if s.phibar <= s.tol {
+                converged[c] = true;
+                s.active = false;
+            } else if test2 <= options.rtol || 1.0 + test2 <= 1.0 {
+                // x is (numerically) an eigenvector: a least squares solution.
+                converged[c] = true;
+                s.active = false;
+            } else if s.gmax / s.gmin >= 0.1 / eps {
+                info[c] = -4;
+                s.active = false;
+            }
+        }
+        // Rotate the w buffers: w1 <- w2, w2 <- w, w <- new.
+        std::mem::swap(&mut w1, &mut w2);
+        std::mem::swap(&mut w2, &mut w);
+        w.copy_from_slice(&v);
+        let (scale_v, scale_w1, scale_w2) = w_coef;
+        axpby(&scale_w1, &w1, &scale_v, &mut w);
+        axpby(&scale_w2, &w2, &ones, &mut w);
+        axpby(&phi, &w, &ones, &mut x);
+        history.push(rnorm.clone());
+        if let Some(cb) = callback.as_deref_mut() {
+            if cb(&Progress {
+                iteration: it,
+                x: &x,
+                residual_norm: &rnorm,
+            })? {
+                stopped = true;
+                break;
+            }
+        }
+    }
+    for c in 0..m {
+        if !converged[c] && info[c] == 0 {
+            info[c] = iterations[c].max(1) as i64;
+        }
+    }
+    Ok(Output {
+        x,
+        converged,
+        iterations,
+        residual_norm: rnorm,
+        history,
+        stopped,
+        info,
+    })
+}
