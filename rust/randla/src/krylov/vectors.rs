@@ -40,7 +40,10 @@ fn ordered_sum(partials: Vec<Vec<f64>>, m: usize) -> Vec<f64> {
     total
 }
 
-/// Per-block column dot products, accumulated in f64 (eight lanes when m = 1).
+/// Per-block column dot products, accumulated in f64 in eight lanes (row `i`
+/// into lane `i % 8`, the lanes summed in order, then the last `rows % 8` rows):
+/// the same order for every `m`, so each column of a block solve rounds exactly
+/// like a single solve.
 #[inline(always)]
 fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
     if m == 1 {
@@ -58,8 +61,18 @@ fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
         }
         return vec![s];
     }
-    let mut s = vec![0.0; m];
-    for (a, b) in x.chunks_exact(m).zip(y.chunks_exact(m)) {
+    let mut lanes = vec![[0.0f64; 8]; m];
+    let (xc, yc) = (x.chunks_exact(8 * m), y.chunks_exact(8 * m));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for l in 0..8 {
+            for c in 0..m {
+                lanes[c][l] += a[l * m + c].to_f64() * b[l * m + c].to_f64();
+            }
+        }
+    }
+    let mut s: Vec<f64> = lanes.iter().map(|lane| lane.iter().sum::<f64>()).collect();
+    for (a, b) in xr.chunks_exact(m).zip(yr.chunks_exact(m)) {
         for c in 0..m {
             s[c] += a[c].to_f64() * b[c].to_f64();
         }
