@@ -621,7 +621,8 @@ def w18_minres_gmres(ctx: Context) -> list[Row]:
             min_ratio=2.0,
             accuracy=(
                 f"rel. residual {_relative_residual(A, res.x, b):.1e} "
-                f"(scipy {_relative_residual(A, x_ref, b):.1e}); both {iters} iterations; single run"
+                f"(scipy {_relative_residual(A, x_ref, b):.1e}); "
+                f"both {iters} iterations; single run"
             ),
         )
     )
