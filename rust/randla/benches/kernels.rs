@@ -47,6 +47,46 @@ fn main() {
             &format!("{:.1} M normals/s", 1.048576 / t),
         );
     }
+    if wanted("spmv") {
+        // 2-D Poisson 200 x 200 (n = 40000, 5-point), int32 indices as scipy stores them.
+        let g = 200usize;
+        let (mut indptr, mut idx, mut val) = (vec![0i32], vec![], vec![]);
+        for i in 0..g {
+            for j in 0..g {
+                let mut push = |r: usize, c: usize, v: f64| {
+                    idx.push((r * g + c) as i32);
+                    val.push(v);
+                };
+                if i > 0 {
+                    push(i - 1, j, -1.0);
+                }
+                if j > 0 {
+                    push(i, j - 1, -1.0);
+                }
+                push(i, j, 4.0);
+                if j + 1 < g {
+                    push(i, j + 1, -1.0);
+                }
+                if i + 1 < g {
+                    push(i + 1, j, -1.0);
+                }
+                indptr.push(idx.len() as i32);
+            }
+        }
+        let a = randla::sparse::Compressed::new(g * g, g * g, &indptr, &idx, &val).unwrap();
+        let x = vec![1.0f64; g * g];
+        let mut y = vec![0.0f64; g * g];
+        let t = best_of(5, || {
+            for _ in 0..100 {
+                randla::krylov::vectors::sparse_times(a, &x, &mut y, 1, true);
+            }
+        });
+        report(
+            "spmv+dot Poisson 200x200 (x100)",
+            t,
+            &format!("{:.3} ms each", t * 10.0),
+        );
+    }
     if wanted("generate") {
         use rayon::prelude::*;
         let s = Stream::new(1, 0);
