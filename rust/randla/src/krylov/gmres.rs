@@ -132,8 +132,12 @@ fn gmres_in_pool<T: Real>(
     let mut info = vec![0i64; m];
     let mut stopped = false;
     let mut total = 0usize;
-    let mut basis: Vec<Vec<T>> = Vec::with_capacity(restart + 1);
-    let mut directions: Vec<Vec<T>> = Vec::new();
+    // Krylov vectors, allocated once and reused by every cycle.
+    let mut basis: Vec<Vec<T>> = (0..=restart).map(|_| vec![T::ZERO; n * m]).collect();
+    let keep_directions = flexible && precond.is_some();
+    let mut directions: Vec<Vec<T>> = (0..if keep_directions { restart } else { 0 })
+        .map(|_| vec![T::ZERO; n * m])
+        .collect();
     let mut w = vec![T::ZERO; n * m];
     let mut z = vec![T::ZERO; n * m];
 
@@ -160,7 +164,7 @@ fn gmres_in_pool<T: Real>(
                 .iter()
                 .map(|y| T::from_f64(y.get(k).copied().unwrap_or(0.0)))
                 .collect();
-            let source = if flexible && precond.is_some() {
+            let source = if keep_directions {
                 &directions[k]
             } else {
                 &basis[k]
@@ -187,15 +191,12 @@ fn gmres_in_pool<T: Real>(
                 ..Cycle::default()
             })
             .collect();
-        basis.clear();
-        directions.clear();
         let scale: Vec<T> = rnorm
             .iter()
             .map(|&v| T::from_f64(if v > 0.0 { 1.0 / v } else { 0.0 }))
             .collect();
-        let mut v0 = vec![T::ZERO; n * m];
-        axpby(&scale, &r, &zeros, &mut v0);
-        basis.push(v0);
+        // (b = 0 in axpby discards the previous cycle's finite values.)
+        axpby(&scale, &r, &zeros, &mut basis[0]);
         let x_start = x.clone();
         for j in 0..restart {
             if total >= options.maxiter || !cycles.iter().any(|cy| cy.running) {
@@ -205,8 +206,8 @@ fn gmres_in_pool<T: Real>(
             let source: &[T] = match precond {
                 Some(pm) => {
                     pm.apply(view(&basis[j], n, m), view_mut(&mut z, n, m))?;
-                    if flexible {
-                        directions.push(z.clone());
+                    if keep_directions {
+                        directions[j].copy_from_slice(&z);
                     }
                     &z
                 }
@@ -235,9 +236,7 @@ fn gmres_in_pool<T: Real>(
                     })
                 })
                 .collect();
-            let mut next = vec![T::ZERO; n * m];
-            axpby(&inv, &w, &zeros, &mut next);
-            basis.push(next);
+            axpby(&inv, &w, &zeros, &mut basis[j + 1]);
             total += 1;
             for c in 0..m {
                 let cy = &mut cycles[c];
