@@ -48,10 +48,18 @@ nitpick_ignore_regex = [(r"py:.*", r"(?!randla\b).*")]
 
 # -- autodoc / autosummary ---------------------------------------------------
 
-autosummary_generate = True  # stubs go to docs/generated (git-ignored), rebuilt each time
-# Start from no stubs: a stale stub of a renamed function would be a page in no
-# toctree, a warning that fails the -W build.
-shutil.rmtree(pathlib.Path(__file__).parent / "generated", ignore_errors=True)
+# Stubs go to docs/generated (git-ignored), rebuilt each time. Start from no
+# stubs: a stale stub of a renamed function would be a page in no toctree, a
+# warning that fails the -W build.
+_DOCS = pathlib.Path(__file__).parent
+shutil.rmtree(_DOCS / "generated", ignore_errors=True)
+# Name the pages with autosummary tables (all under api/) instead of ``True``:
+# ``True`` takes the list of pages from the environment saved by the previous
+# build, which lacks a page added since, so an incremental build into an
+# existing docs/_build would leave the new page's stubs out of its toctree.
+autosummary_generate = sorted(
+    p.relative_to(_DOCS).as_posix() for p in (_DOCS / "api").glob("*.rst")
+)
 autosummary_imported_members = False
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 autodoc_preserve_defaults = True  # show ``dtype=np.float64``, not ``<class 'numpy.float64'>``

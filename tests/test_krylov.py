@@ -208,6 +208,7 @@ def test_indefinite_matrix_breaks_down_with_warning() -> None:
         res = rl.krylov.cg(A, b)
     assert res.info < 0 and not res.converged
     assert np.all(np.isfinite(res.x))
+    assert res.residual_history.shape == (res.iterations + 1,)
 
 
 def test_threads_give_identical_results() -> None:
@@ -354,6 +355,7 @@ def test_least_squares_x0_maxiter_and_callback(method: str) -> None:
 
     stopped = solve(A, b, callback=watch)
     assert stopped.stopped and stopped.iterations == 4 and steps == [1, 2, 3, 4]
+    assert not stopped.converged and stopped.info == 7
 
 
 @pytest.mark.parametrize("method", sorted(LEAST_SQUARES))

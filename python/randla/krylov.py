@@ -72,7 +72,8 @@ class KrylovResult:
     Attributes
     ----------
     x : numpy.ndarray
-        The solution, shape of ``b``.
+        The solution: the shape of ``b`` for square systems; ``(n,)`` or
+        ``(n, k)`` for ``lsqr``/``lsmr`` with ``A`` of shape ``(m, n)``.
     converged : bool or numpy.ndarray
         Whether each column met its tolerance.
     iterations : int or numpy.ndarray
@@ -80,8 +81,10 @@ class KrylovResult:
     residual_norm : float or numpy.ndarray
         Final residual norm of each column.
     residual_history : numpy.ndarray
-        Residual norms after 0, 1, ... iterations: shape ``(k + 1,)``, or
-        ``(k + 1, m)`` with one column per right-hand side.
+        Residual norms after 0, 1, ... iterations of the solve: shape
+        ``(k + 1,)``, or ``(k + 1, m)`` with one column per right-hand side,
+        ``k`` the largest iteration count (a column that stopped earlier keeps
+        its last value).
     stopped : bool
         A callback returned ``True``.
     info : int or numpy.ndarray
@@ -237,7 +240,8 @@ def _finish(
     residual_norm = np.asarray(residual_norm, dtype=np.float64)
     info = np.asarray(info, dtype=np.int64)
     if least_squares:
-        _warn_least_squares(method, info, iterations, one)
+        if not stopped:
+            _warn_least_squares(method, info, iterations, one)
         return _package(x, converged, iterations, residual_norm, history, stopped, info, one)
     for c in np.flatnonzero(info < 0):
         where = "" if one else f" (right-hand side {c})"
@@ -650,7 +654,7 @@ def lsqr(
     KrylovResult
         ``info`` holds scipy's ``istop``: 0 (b = 0), 1, 2, 4, 5 converged;
         3, 6 the conditioning limit; 7 the iteration limit (with a
-        :class:`randla.ConvergenceWarning`). ``residual_norm`` is
+        :class:`randla.ConvergenceWarning`) or a callback's stop. ``residual_norm`` is
         ``sqrt(||b - A x||^2 + damp^2 ||x||^2)``.
 
     Examples
@@ -722,7 +726,7 @@ def lsmr(
     KrylovResult
         ``info`` holds scipy's ``istop``: 0 (b = 0), 1, 2, 4, 5 converged;
         3, 6 the conditioning limit; 7 the iteration limit (with a
-        :class:`randla.ConvergenceWarning`). ``residual_norm`` estimates
+        :class:`randla.ConvergenceWarning`) or a callback's stop. ``residual_norm`` estimates
         ``||b - A x||``.
 
     Examples

@@ -132,6 +132,9 @@ fn cg_in_pool<T: Real>(
             }
             alpha[c] = T::from_f64(rho[c] / pq[c]);
         }
+        if !active.iter().any(|&a| a) {
+            break; // every remaining column broke down
+        }
         let rr = cg_step(&mut x, &mut r, &p, &q, &alpha);
         for c in 0..m {
             if alpha[c] != T::ZERO || active[c] {

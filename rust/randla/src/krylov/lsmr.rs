@@ -252,7 +252,8 @@ fn lsmr_in_pool<T: Real>(
     }
     let info: Vec<i64> = state
         .iter()
-        .map(|s| if s.active && !stopped { 7 } else { s.istop })
+        // A column still running when the limit or a callback ended the solve: 7.
+        .map(|s| if s.active { 7 } else { s.istop })
         .collect();
     Ok(Output {
         x,
