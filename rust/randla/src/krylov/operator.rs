@@ -7,7 +7,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::vectors::{column_dots, sparse_times};
+use super::vectors::{column_dots, sparse_times, sparse_transpose_times};
 use crate::error::Result;
 use crate::parallel::even_blocks;
 use crate::parallel::split_rows;
@@ -71,6 +71,15 @@ impl<'a, T: Real, I: Index> SparseOperator<'a, T, I> {
     fn other(&self, c: &Compressed<'a, T, I>) -> Compressed<'_, T, usize> {
         self.other.get_or_init(|| c.to_other_major()).view()
     }
+
+    /// `y = L^T x` for the stored lines `L`: scattered from the lines on
+    /// row-major blocks (no transposed copy), through the other layout otherwise.
+    fn lines_transposed(&self, c: &Compressed<'a, T, I>, x: MatRef<'_, T>, mut y: MatMut<'_, T>) {
+        match row_major_slices(&x, &mut y) {
+            Some((xs, ys)) => sparse_transpose_times(*c, xs, ys, x.ncols()),
+            None => row_products(self.other(c), x, y),
+        }
+    }
 }
 
 /// The row-major slices behind `x` and `y` when both are contiguous row-major blocks.
@@ -117,13 +126,13 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
     fn apply(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
         match &self.a {
             SparseRef::Csr(c) => rows_times(*c, x, y),
-            SparseRef::Csc(c) => rows_times(self.other(c), x, y),
+            SparseRef::Csc(c) => self.lines_transposed(c, x, y),
         }
         Ok(())
     }
     fn apply_transpose(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
         match &self.a {
-            SparseRef::Csr(c) => rows_times(self.other(c), x, y),
+            SparseRef::Csr(c) => self.lines_transposed(c, x, y),
             SparseRef::Csc(c) => rows_times(*c, x, y),
         }
         Ok(())

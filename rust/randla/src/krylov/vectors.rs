@@ -216,6 +216,47 @@ pub fn sparse_times<T: Real, I: Index>(
     dot.then(|| ordered_sum(partials, m))
 }
 
+/// `y = A^T x` for a sparse `A` given by its rows (the same as `y = B x` for
+/// `B` given by its columns), `x` and `y` row-major with `m` columns: each of at
+/// most eight fixed chunks of lines scatters into its own partial sum, and the
+/// partials are added in chunk order. No transposed copy of `A` is built.
+pub fn sparse_transpose_times<T: Real, I: Index>(
+    a: Compressed<'_, T, I>,
+    x: &[T],
+    y: &mut [T],
+    m: usize,
+) {
+    assert!(
+        x.len() == a.major() * m && y.len() == a.minor() * m,
+        "block shapes"
+    );
+    let chunks = crate::parallel::even_blocks(a.major(), a.major().div_ceil(8).max(1));
+    let partials = blocks(a.nnz() + y.len(), chunks, |lines| {
+        let mut acc = vec![T::ZERO; y.len()];
+        for i in lines {
+            let (indices, values) = a.line_slices(i);
+            let xi = &x[i * m..(i + 1) * m];
+            for (&j, &v) in indices.iter().zip(values) {
+                let j = j.to_usize();
+                for (s, &xv) in acc[j * m..(j + 1) * m].iter_mut().zip(xi) {
+                    *s += v * xv;
+                }
+            }
+        }
+        acc
+    });
+    let mut parts = partials.into_iter();
+    match parts.next() {
+        Some(first) => y.copy_from_slice(&first),
+        None => y.fill(T::ZERO),
+    }
+    for p in parts {
+        for (t, v) in y.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +320,10 @@ mod tests {
                 }
                 assert_eq!(dots[c], d);
             }
+            // The tridiagonal is symmetric: A^T x = A x.
+            let mut yt = vec![0.0; n * m];
+            sparse_transpose_times(a, &x, &mut yt, m);
+            assert_eq!(yt, y);
         }
     }
 }
