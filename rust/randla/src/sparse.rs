@@ -130,6 +130,13 @@ impl<'a, T, I: Index> Compressed<'a, T, I> {
         prefetch(self.data.as_ptr().wrapping_add(start));
     }
 
+    /// The raw arrays `(indptr, indices, data)`, checked at construction:
+    /// `indptr` nondecreasing from 0 to `nnz`, every index `< minor`.
+    #[inline(always)]
+    pub fn arrays(&self) -> (&'a [I], &'a [I], &'a [T]) {
+        (self.indptr, self.indices, self.data)
+    }
+
     /// The stored minor indices and values of major line `i`, as slices.
     #[inline(always)]
     pub fn line_slices(&self, i: usize) -> (&'a [I], &'a [T]) {

@@ -183,13 +183,21 @@ pub fn sparse_times<T: Real, I: Index>(
         let first = b * BLOCK;
         let mut sums = vec![0.0f64; m];
         if m == 1 {
+            let (indptr, indices, values) = a.arrays();
+            let mut start = indptr[first].to_usize();
             for (t, yv) in yb.iter_mut().enumerate() {
-                let (indices, values) = a.line_slices(first + t);
+                // SAFETY: the structure was checked at construction (indptr
+                // nondecreasing up to nnz, indices < ncols = x.len()), and
+                // first + t + 1 <= nrows.
+                let end = unsafe { indptr.get_unchecked(first + t + 1) }.to_usize();
                 let mut s = T::ZERO;
-                for (&j, &v) in indices.iter().zip(values) {
-                    // SAFETY: indices were checked < ncols = x.len() (asserted above).
-                    s += v * unsafe { *x.get_unchecked(j.to_usize()) };
+                for k in start..end {
+                    unsafe {
+                        let j = indices.get_unchecked(k).to_usize();
+                        s += *values.get_unchecked(k) * *x.get_unchecked(j);
+                    }
                 }
+                start = end;
                 *yv = s;
                 if dot {
                     sums[0] += s.to_f64() * x[first + t].to_f64();
