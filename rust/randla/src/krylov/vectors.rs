@@ -204,13 +204,25 @@ pub fn sparse_times<T: Real, I: Index>(
                 }
             }
         } else {
+            let (indptr, indices, values) = a.arrays();
+            let mut start = indptr[first].to_usize();
             for (t, yr) in yb.chunks_exact_mut(m).enumerate() {
                 yr.fill(T::ZERO);
-                for (j, v) in a.line(first + t) {
-                    for (s, &xv) in yr.iter_mut().zip(&x[j * m..(j + 1) * m]) {
+                // SAFETY: as for m = 1; x holds ncols * m values.
+                let end = unsafe { indptr.get_unchecked(first + t + 1) }.to_usize();
+                for k in start..end {
+                    let (j, v) = unsafe {
+                        (
+                            indices.get_unchecked(k).to_usize(),
+                            *values.get_unchecked(k),
+                        )
+                    };
+                    let xr = unsafe { x.get_unchecked(j * m..(j + 1) * m) };
+                    for (s, &xv) in yr.iter_mut().zip(xr) {
                         *s += v * xv;
                     }
                 }
+                start = end;
                 if dot {
                     let xr = &x[(first + t) * m..(first + t + 1) * m];
                     for c in 0..m {
