@@ -6,7 +6,6 @@
 
 use super::vectors::{axpby, column_dots, column_norms, view, view_mut};
 use super::{Callback, Operator, Options, Output, Progress};
-use crate::ensure;
 use crate::error::Result;
 use crate::Real;
 
@@ -41,34 +40,9 @@ fn bicgstab_in_pool<T: Real>(
     options: Options,
     mut callback: Option<&mut Callback<'_, T>>,
 ) -> Result<Output<T>> {
-    let (n, ncols) = a.shape();
-    ensure!(n == ncols, "A must be square, got shape ({n}, {ncols})");
-    ensure!(
-        m >= 1 && b.len() == n * m,
-        "b must hold n * m = {} values",
-        n * m
-    );
-    if let Some(pm) = precond {
-        ensure!(
-            pm.shape() == (n, n),
-            "M has shape {:?}, expected ({n}, {n})",
-            pm.shape()
-        );
-    }
-    let mut x = match x0 {
-        Some(x0) => {
-            ensure!(x0.len() == n * m, "x0 must hold n * m = {} values", n * m);
-            x0.to_vec()
-        }
-        None => vec![T::ZERO; n * m],
-    };
+    let (n, mut x) = super::square_start(a, b, m, x0, precond)?;
     let ones = vec![T::ONE; m];
-    let mut r = b.to_vec();
-    let mut scratch = vec![T::ZERO; n * m];
-    if x0.is_some() {
-        a.apply(view(&x, n, m), view_mut(&mut scratch, n, m))?;
-        axpby(&vec![-T::ONE; m], &scratch, &ones, &mut r);
-    }
+    let mut r = super::initial_residual(a, b, &x, m, x0.is_some())?;
     let rtilde = r.clone();
     let bnorm = column_norms(b, m);
     let eps = if std::mem::size_of::<T>() == 4 {
@@ -234,18 +208,7 @@ fn bicgstab_in_pool<T: Real>(
             }
         }
     }
-    for c in 0..m {
-        if !converged[c] && info[c] == 0 {
-            info[c] = iterations[c].max(1) as i64;
-        }
-    }
-    Ok(Output {
-        x,
-        converged,
-        iterations,
-        residual_norm: rnorm,
-        history,
-        stopped,
-        info,
-    })
+    Ok(super::square_output(
+        x, converged, iterations, rnorm, history, stopped, info,
+    ))
 }

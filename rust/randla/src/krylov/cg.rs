@@ -4,7 +4,6 @@
 
 use super::vectors::{cg_step, column_dots, column_norms, update_direction, view, view_mut};
 use super::{Callback, Operator, Options, Output, Progress};
-use crate::ensure;
 use crate::error::Result;
 use crate::Real;
 
@@ -40,36 +39,9 @@ fn cg_in_pool<T: Real>(
     options: Options,
     mut callback: Option<&mut Callback<'_, T>>,
 ) -> Result<Output<T>> {
-    let (n, ncols) = a.shape();
-    ensure!(n == ncols, "A must be square, got shape ({n}, {ncols})");
-    ensure!(
-        m >= 1 && b.len() == n * m,
-        "b must hold n * m = {} values",
-        n * m
-    );
-    if let Some(pm) = precond {
-        ensure!(
-            pm.shape() == (n, n),
-            "M has shape {:?}, expected ({n}, {n})",
-            pm.shape()
-        );
-    }
-    let mut x = match x0 {
-        Some(x0) => {
-            ensure!(x0.len() == n * m, "x0 must hold n * m = {} values", n * m);
-            x0.to_vec()
-        }
-        None => vec![T::ZERO; n * m],
-    };
+    let (n, mut x) = super::square_start(a, b, m, x0, precond)?;
     // r = b - A x
-    let mut r = b.to_vec();
-    if x0.is_some() {
-        let mut ax = vec![T::ZERO; n * m];
-        a.apply(view(&x, n, m), view_mut(&mut ax, n, m))?;
-        for (ri, axi) in r.iter_mut().zip(&ax) {
-            *ri -= *axi;
-        }
-    }
+    let mut r = super::initial_residual(a, b, &x, m, x0.is_some())?;
     let bnorm = column_norms(b, m);
     let tol: Vec<f64> = bnorm
         .iter()
@@ -181,20 +153,9 @@ fn cg_in_pool<T: Real>(
         }
         update_direction(&mut p, if precond.is_some() { &z } else { &r }, &beta);
     }
-    for c in 0..m {
-        if !converged[c] && info[c] == 0 {
-            info[c] = iterations[c].max(1) as i64;
-        }
-    }
-    Ok(Output {
-        x,
-        converged,
-        iterations,
-        residual_norm: rnorm,
-        history,
-        stopped,
-        info,
-    })
+    Ok(super::square_output(
+        x, converged, iterations, rnorm, history, stopped, info,
+    ))
 }
 
 #[cfg(test)]

@@ -77,29 +77,8 @@ fn gmres_in_pool<T: Real>(
     options: Options,
     mut callback: Option<&mut Callback<'_, T>>,
 ) -> Result<Output<T>> {
-    let (n, ncols) = a.shape();
-    ensure!(n == ncols, "A must be square, got shape ({n}, {ncols})");
-    ensure!(
-        m >= 1 && b.len() == n * m,
-        "b must hold n * m = {} values",
-        n * m
-    );
     ensure!(restart >= 1, "restart must be >= 1, got {restart}");
-    if let Some(pm) = precond {
-        ensure!(
-            pm.shape() == (n, n),
-            "M has shape {:?}, expected ({n}, {n})",
-            pm.shape()
-        );
-    }
-    let restart = restart.min(n);
-    let mut x = match x0 {
-        Some(x0) => {
-            ensure!(x0.len() == n * m, "x0 must hold n * m = {} values", n * m);
-            x0.to_vec()
-        }
-        None => vec![T::ZERO; n * m],
-    };
+    let (n, mut x) = super::square_start(a, b, m, x0, precond)?;
     let ones = vec![T::ONE; m];
     let zeros = vec![T::ZERO; m];
     let bnorm = column_norms(b, m);
@@ -129,7 +108,7 @@ fn gmres_in_pool<T: Real>(
     }
     let mut iterations = vec![0usize; m];
     let mut history = vec![rnorm.clone()];
-    let mut info = vec![0i64; m];
+    let info = vec![0i64; m];
     let mut stopped = false;
     let mut total = 0usize;
     // Krylov vectors, allocated once and reused by every cycle.
@@ -298,18 +277,7 @@ fn gmres_in_pool<T: Real>(
             last.clone_from(&rnorm);
         }
     }
-    for c in 0..m {
-        if !converged[c] {
-            info[c] = iterations[c].max(1) as i64;
-        }
-    }
-    Ok(Output {
-        x,
-        converged,
-        iterations,
-        residual_norm: rnorm,
-        history,
-        stopped,
-        info,
-    })
+    Ok(super::square_output(
+        x, converged, iterations, rnorm, history, stopped, info,
+    ))
 }

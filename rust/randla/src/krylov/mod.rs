@@ -24,7 +24,9 @@ pub use lsqr::{lsqr, LeastSquaresOptions};
 pub use minres::minres;
 pub use operator::{DenseOperator, Operator, SparseOperator};
 
+use crate::ensure;
 use crate::error::Result;
+use crate::Real;
 
 /// Stopping rule and iteration limit, as scipy: `||b - A x|| <= max(rtol ||b||, atol)`.
 #[derive(Clone, Copy, Debug)]
@@ -61,3 +63,87 @@ pub struct Progress<'a, T> {
 
 /// Called after each iteration; `Ok(true)` stops the solve.
 pub type Callback<'c, T> = dyn FnMut(&Progress<'_, T>) -> Result<bool> + Send + 'c;
+
+/// Checks a square system (`A`, `b` of `n x m`, optional `x0` and `M`) and
+/// returns `n` and the starting iterate (`x0` or zeros).
+pub(crate) fn square_start<T: Real>(
+    a: &dyn Operator<T>,
+    b: &[T],
+    m: usize,
+    x0: Option<&[T]>,
+    precond: Option<&dyn Operator<T>>,
+) -> Result<(usize, Vec<T>)> {
+    let (n, ncols) = a.shape();
+    ensure!(n == ncols, "A must be square, got shape ({n}, {ncols})");
+    ensure!(
+        m >= 1 && b.len() == n * m,
+        "b must hold n * m = {} values",
+        n * m
+    );
+    if let Some(pm) = precond {
+        ensure!(
+            pm.shape() == (n, n),
+            "M has shape {:?}, expected ({n}, {n})",
+            pm.shape()
+        );
+    }
+    let x = match x0 {
+        Some(x0) => {
+            ensure!(x0.len() == n * m, "x0 must hold n * m = {} values", n * m);
+            x0.to_vec()
+        }
+        None => vec![T::ZERO; n * m],
+    };
+    Ok((n, x))
+}
+
+/// `b - A x`, or `b` itself when there is no starting guess.
+pub(crate) fn initial_residual<T: Real>(
+    a: &dyn Operator<T>,
+    b: &[T],
+    x: &[T],
+    m: usize,
+    has_x0: bool,
+) -> Result<Vec<T>> {
+    let mut r = b.to_vec();
+    if has_x0 {
+        let (rows, cols) = a.shape();
+        let mut ax = vec![T::ZERO; rows * m];
+        a.apply(
+            vectors::view(x, cols, m),
+            vectors::view_mut(&mut ax, rows, m),
+        )?;
+        for (ri, axi) in r.iter_mut().zip(&ax) {
+            *ri -= *axi;
+        }
+    }
+    Ok(r)
+}
+
+/// The result of a square solver: columns that neither converged nor broke
+/// down get scipy's `info` = iterations without convergence.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn square_output<T>(
+    x: Vec<T>,
+    converged: Vec<bool>,
+    iterations: Vec<usize>,
+    residual_norm: Vec<f64>,
+    history: Vec<Vec<f64>>,
+    stopped: bool,
+    mut info: Vec<i64>,
+) -> Output<T> {
+    for c in 0..info.len() {
+        if !converged[c] && info[c] == 0 {
+            info[c] = iterations[c].max(1) as i64;
+        }
+    }
+    Output {
+        x,
+        converged,
+        iterations,
+        residual_norm,
+        history,
+        stopped,
+        info,
+    }
+}
