@@ -335,6 +335,71 @@ def _check_maxiter(maxiter: Any, default: int) -> int:
     return int(maxiter)
 
 
+def _solve_square(
+    method: str,
+    A: Any,
+    b: Any,
+    x0: Any,
+    M: Any,
+    rtol: float,
+    atol: float,
+    maxiter: Any,
+    iterations_per_unknown: int,
+    callback: Any,
+    **extra: Any,
+) -> KrylovResult:
+    """Normalize a square system, run ``method`` in the core, package the result."""
+    spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
+    _check_nonnegative(rtol=rtol, atol=atol)
+    limit = _check_maxiter(maxiter, iterations_per_unknown * b2.shape[0])
+    raw = _core.krylov_solve(
+        method,
+        spec,
+        b2,
+        x2,
+        m_spec,
+        limit,
+        _callback(callback, one),
+        rtol=float(rtol),
+        atol=float(atol),
+        **extra,
+    )
+    return _finish(method, raw, one)
+
+
+def _solve_least_squares(
+    method: str,
+    A: Any,
+    b: Any,
+    x0: Any,
+    damp: float,
+    atol: float,
+    btol: float,
+    conlim: float,
+    maxiter: Any,
+    callback: Any,
+) -> KrylovResult:
+    """LSQR and LSMR: the same system, tolerances and result; scipy's default limits."""
+    spec, b2, x2, _, one, _ = _make_system(A, b, x0, None, square=False)
+    _check_nonnegative(damp=damp, atol=atol, btol=btol, conlim=conlim)
+    rows, cols = _shape_of(spec)
+    limit = _check_maxiter(maxiter, 2 * cols if method == "lsqr" else min(rows, cols))
+    raw = _core.krylov_solve(
+        method,
+        spec,
+        b2,
+        x2,
+        None,
+        limit,
+        _callback(callback, one),
+        atol=float(atol),
+        btol=float(btol),
+        damp=float(damp),
+        conlim=float(conlim),
+    )
+    return _finish(method, raw, one, least_squares=True)
+
+
 def cg(
     A: Any,
     b: Any,
@@ -385,21 +450,7 @@ def cg(
     >>> res.converged, bool(np.allclose(A @ res.x, 1.0))
     (True, True)
     """
-    spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
-    _check_nonnegative(rtol=rtol, atol=atol)
-    limit = _check_maxiter(maxiter, 10 * b2.shape[0])
-    raw = _core.krylov_solve(
-        "cg",
-        spec,
-        b2,
-        x2,
-        m_spec,
-        limit,
-        _callback(callback, one),
-        rtol=float(rtol),
-        atol=float(atol),
-    )
-    return _finish("cg", raw, one)
+    return _solve_square("cg", A, b, x0, M, rtol, atol, maxiter, 10, callback)
 
 
 def bicgstab(
@@ -453,21 +504,7 @@ def bicgstab(
     >>> res.converged, bool(np.allclose(A @ res.x, 1.0))
     (True, True)
     """
-    spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
-    _check_nonnegative(rtol=rtol, atol=atol)
-    limit = _check_maxiter(maxiter, 10 * b2.shape[0])
-    raw = _core.krylov_solve(
-        "bicgstab",
-        spec,
-        b2,
-        x2,
-        m_spec,
-        limit,
-        _callback(callback, one),
-        rtol=float(rtol),
-        atol=float(atol),
-    )
-    return _finish("bicgstab", raw, one)
+    return _solve_square("bicgstab", A, b, x0, M, rtol, atol, maxiter, 10, callback)
 
 
 def gmres(
@@ -523,25 +560,22 @@ def gmres(
     >>> res.converged, bool(np.allclose(A @ res.x, 1.0))
     (True, True)
     """
-    spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
-    _check_nonnegative(rtol=rtol, atol=atol)
-    limit = _check_maxiter(maxiter, 10 * b2.shape[0])
     if isinstance(restart, bool) or not isinstance(restart, (int, np.integer)) or restart < 1:
         raise ValueError(f"restart must be a positive int, got {restart!r}")
-    raw = _core.krylov_solve(
+    return _solve_square(
         "gmres",
-        spec,
-        b2,
-        x2,
-        m_spec,
-        limit,
-        _callback(callback, one),
-        rtol=float(rtol),
-        atol=float(atol),
+        A,
+        b,
+        x0,
+        M,
+        rtol,
+        atol,
+        maxiter,
+        10,
+        callback,
         restart=int(restart),
         flexible=bool(flexible),
     )
-    return _finish("gmres", raw, one)
 
 
 def minres(
@@ -595,24 +629,11 @@ def minres(
     >>> bool(np.allclose(res.x, [-0.5, -1.0, 1.0, 1 / 3]))
     True
     """
-    spec, b2, x2, m_spec, one, _ = _make_system(A, b, x0, M, square=True)
-    _check_nonnegative(rtol=rtol, atol=atol)
     if not np.isfinite(shift):
         raise ValueError(f"shift must be finite, got {shift}")
-    limit = _check_maxiter(maxiter, 5 * b2.shape[0])
-    raw = _core.krylov_solve(
-        "minres",
-        spec,
-        b2,
-        x2,
-        m_spec,
-        limit,
-        _callback(callback, one),
-        rtol=float(rtol),
-        atol=float(atol),
-        shift=float(shift),
+    return _solve_square(
+        "minres", A, b, x0, M, rtol, atol, maxiter, 5, callback, shift=float(shift)
     )
-    return _finish("minres", raw, one)
 
 
 def lsqr(
@@ -666,23 +687,7 @@ def lsqr(
     >>> bool(np.allclose(res.x, np.arange(5.0)))
     True
     """
-    spec, b2, x2, _, one, _ = _make_system(A, b, x0, None, square=False)
-    _check_nonnegative(damp=damp, atol=atol, btol=btol, conlim=conlim)
-    limit = _check_maxiter(maxiter, 2 * _shape_of(spec)[1])
-    raw = _core.krylov_solve(
-        "lsqr",
-        spec,
-        b2,
-        x2,
-        None,
-        limit,
-        _callback(callback, one),
-        atol=float(atol),
-        btol=float(btol),
-        damp=float(damp),
-        conlim=float(conlim),
-    )
-    return _finish("lsqr", raw, one, least_squares=True)
+    return _solve_least_squares("lsqr", A, b, x0, damp, atol, btol, conlim, maxiter, callback)
 
 
 def lsmr(
@@ -738,23 +743,7 @@ def lsmr(
     >>> bool(np.allclose(res.x, np.arange(5.0)))
     True
     """
-    spec, b2, x2, _, one, _ = _make_system(A, b, x0, None, square=False)
-    _check_nonnegative(damp=damp, atol=atol, btol=btol, conlim=conlim)
-    limit = _check_maxiter(maxiter, min(_shape_of(spec)))
-    raw = _core.krylov_solve(
-        "lsmr",
-        spec,
-        b2,
-        x2,
-        None,
-        limit,
-        _callback(callback, one),
-        atol=float(atol),
-        btol=float(btol),
-        damp=float(damp),
-        conlim=float(conlim),
-    )
-    return _finish("lsmr", raw, one, least_squares=True)
+    return _solve_least_squares("lsmr", A, b, x0, damp, atol, btol, conlim, maxiter, callback)
 
 
 def _shape_of(spec: tuple[Any, ...]) -> tuple[int, int]:
