@@ -5,10 +5,9 @@
 //! problems.
 
 use super::golub_kahan::GolubKahan;
-use super::lsqr::{sym_ortho, LeastSquaresOptions};
+use super::lsqr::{rectangular_start, stopping_test, sym_ortho, LeastSquaresOptions};
 use super::vectors::{axpby, column_norms};
 use super::{Callback, Operator, Output, Progress};
-use crate::ensure;
 use crate::error::Result;
 use crate::Real;
 
@@ -61,23 +60,7 @@ fn lsmr_in_pool<T: Real>(
     options: LeastSquaresOptions,
     mut callback: Option<&mut Callback<'_, T>>,
 ) -> Result<Output<T>> {
-    let (rows, cols) = a.shape();
-    ensure!(
-        m >= 1 && b.len() == rows * m,
-        "b must hold nrows * m = {} values",
-        rows * m
-    );
-    let mut x = match x0 {
-        Some(x0) => {
-            ensure!(
-                x0.len() == cols * m,
-                "x0 must hold ncols * m = {} values",
-                cols * m
-            );
-            x0.to_vec()
-        }
-        None => vec![T::ZERO; cols * m],
-    };
+    let (cols, mut x) = rectangular_start(a, b, m, x0)?;
     let ones = vec![T::ONE; m];
     let (mut gk, beta, alpha) = GolubKahan::start(a, b, x0, m)?;
     let normb = column_norms(b, m);
@@ -210,28 +193,7 @@ fn lsmr_in_pool<T: Real>(
             let test3 = 1.0 / cond_a;
             let t1 = test1 / (1.0 + norm_a * normx[c] / s.normb);
             let rtol = options.btol + options.atol * norm_a * normx[c] / s.normb;
-            let mut istop = 0;
-            if it >= options.maxiter {
-                istop = 7;
-            }
-            if 1.0 + test3 <= 1.0 {
-                istop = 6;
-            }
-            if 1.0 + test2 <= 1.0 {
-                istop = 5;
-            }
-            if 1.0 + t1 <= 1.0 {
-                istop = 4;
-            }
-            if test3 <= ctol {
-                istop = 3;
-            }
-            if test2 <= options.atol {
-                istop = 2;
-            }
-            if test1 <= rtol {
-                istop = 1;
-            }
+            let istop = stopping_test(it, &options, [test1, test2, test3, t1], rtol, ctol);
             if istop != 0 {
                 s.istop = istop;
                 s.active = false;

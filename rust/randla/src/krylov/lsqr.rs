@@ -19,6 +19,68 @@ pub struct LeastSquaresOptions {
     pub maxiter: usize,
 }
 
+/// Checks `b` (`nrows x m`) and `x0` (`ncols x m`); returns `ncols` and the
+/// starting iterate (`x0` or zeros).
+pub(crate) fn rectangular_start<T: Real>(
+    a: &dyn Operator<T>,
+    b: &[T],
+    m: usize,
+    x0: Option<&[T]>,
+) -> Result<(usize, Vec<T>)> {
+    let (rows, cols) = a.shape();
+    ensure!(
+        m >= 1 && b.len() == rows * m,
+        "b must hold nrows * m = {} values",
+        rows * m
+    );
+    let x = match x0 {
+        Some(x0) => {
+            ensure!(
+                x0.len() == cols * m,
+                "x0 must hold ncols * m = {} values",
+                cols * m
+            );
+            x0.to_vec()
+        }
+        None => vec![T::ZERO; cols * m],
+    };
+    Ok((cols, x))
+}
+
+/// scipy's `istop` for LSQR and LSMR from `[test1, test2, test3, t1]` (the
+/// later tests take precedence); 0 while none holds.
+pub(crate) fn stopping_test(
+    it: usize,
+    options: &LeastSquaresOptions,
+    [test1, test2, test3, t1]: [f64; 4],
+    rtol: f64,
+    ctol: f64,
+) -> i64 {
+    let mut istop = 0;
+    if it >= options.maxiter {
+        istop = 7;
+    }
+    if 1.0 + test3 <= 1.0 {
+        istop = 6;
+    }
+    if 1.0 + test2 <= 1.0 {
+        istop = 5;
+    }
+    if 1.0 + t1 <= 1.0 {
+        istop = 4;
+    }
+    if test3 <= ctol {
+        istop = 3;
+    }
+    if test2 <= options.atol {
+        istop = 2;
+    }
+    if test1 <= rtol {
+        istop = 1;
+    }
+    istop
+}
+
 /// A stable Givens rotation: `(c, s, r)` with `c a + s b = r`, `-s a + c b = 0`.
 pub(crate) fn sym_ortho(a: f64, b: f64) -> (f64, f64, f64) {
     if b == 0.0 {
@@ -79,23 +141,7 @@ fn lsqr_in_pool<T: Real>(
     options: LeastSquaresOptions,
     mut callback: Option<&mut Callback<'_, T>>,
 ) -> Result<Output<T>> {
-    let (rows, cols) = a.shape();
-    ensure!(
-        m >= 1 && b.len() == rows * m,
-        "b must hold nrows * m = {} values",
-        rows * m
-    );
-    let mut x = match x0 {
-        Some(x0) => {
-            ensure!(
-                x0.len() == cols * m,
-                "x0 must hold ncols * m = {} values",
-                cols * m
-            );
-            x0.to_vec()
-        }
-        None => vec![T::ZERO; cols * m],
-    };
+    let (cols, mut x) = rectangular_start(a, b, m, x0)?;
     let ones = vec![T::ONE; m];
     let (mut gk, beta, alpha) = GolubKahan::start(a, b, x0, m)?;
     let bnorm = column_norms(b, m);
@@ -184,28 +230,7 @@ fn lsqr_in_pool<T: Real>(
             let test3 = 1.0 / (s.acond + eps);
             let t1 = test1 / (1.0 + s.anorm * xnorm / s.bnorm);
             let rtol = options.btol + options.atol * s.anorm * xnorm / s.bnorm;
-            let mut istop = 0;
-            if it >= options.maxiter {
-                istop = 7;
-            }
-            if 1.0 + test3 <= 1.0 {
-                istop = 6;
-            }
-            if 1.0 + test2 <= 1.0 {
-                istop = 5;
-            }
-            if 1.0 + t1 <= 1.0 {
-                istop = 4;
-            }
-            if test3 <= ctol {
-                istop = 3;
-            }
-            if test2 <= options.atol {
-                istop = 2;
-            }
-            if test1 <= rtol {
-                istop = 1;
-            }
+            let istop = stopping_test(it, &options, [test1, test2, test3, t1], rtol, ctol);
             iterations[c] = it;
             if istop != 0 {
                 s.istop = istop;
