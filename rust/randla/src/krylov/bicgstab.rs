@@ -5,7 +5,7 @@
 //! right preconditioner (`phat = M p`, `shat = M s`).
 
 use super::vectors::{axpby, column_dots, column_norms, view, view_mut};
-use super::{Callback, Operator, Options, Output, Progress};
+use super::{Callback, Operator, Options, Output};
 use crate::error::Result;
 use crate::Real;
 
@@ -45,11 +45,7 @@ fn bicgstab_in_pool<T: Real>(
     let mut r = super::initial_residual(a, b, &x, m, x0.is_some())?;
     let rtilde = r.clone();
     let bnorm = column_norms(b, m);
-    let eps = if std::mem::size_of::<T>() == 4 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
-    };
+    let eps = super::epsilon::<T>();
     let tiny = eps * eps;
     let mut state: Vec<Column> = bnorm
         .iter()
@@ -76,15 +72,7 @@ fn bicgstab_in_pool<T: Real>(
     let mut t = vec![T::ZERO; n * m];
     let mut phat = vec![T::ZERO; n * m];
     let mut shat = vec![T::ZERO; n * m];
-    let solve_m = |src: &[T], dst: &mut Vec<T>| -> Result<()> {
-        match precond {
-            Some(pm) => pm.apply(view(src, n, m), view_mut(dst, n, m)),
-            None => {
-                dst.copy_from_slice(src);
-                Ok(())
-            }
-        }
-    };
+    let solve_m = |src: &[T], dst: &mut Vec<T>| super::precondition(precond, src, dst, n, m);
     let mut stopped = false;
     let mut coef_a = vec![T::ZERO; m];
     let mut coef_b = vec![T::ONE; m];
@@ -197,15 +185,9 @@ fn bicgstab_in_pool<T: Real>(
             }
         }
         history.push(rnorm.clone());
-        if let Some(cb) = callback.as_deref_mut() {
-            if cb(&Progress {
-                iteration: it + 1,
-                x: &x,
-                residual_norm: &rnorm,
-            })? {
-                stopped = true;
-                break;
-            }
+        if super::report(&mut callback, it + 1, &x, &rnorm)? {
+            stopped = true;
+            break;
         }
     }
     Ok(super::square_output(

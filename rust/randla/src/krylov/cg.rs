@@ -3,7 +3,7 @@
 //! `scipy.sparse.linalg.cg`, for `m` right-hand sides at once.
 
 use super::vectors::{cg_step, column_dots, column_norms, update_direction, view, view_mut};
-use super::{Callback, Operator, Options, Output, Progress};
+use super::{Callback, Operator, Options, Output};
 use crate::error::Result;
 use crate::Real;
 
@@ -119,16 +119,9 @@ fn cg_in_pool<T: Real>(
             }
         }
         history.push(rnorm.clone());
-        if let Some(cb) = callback.as_deref_mut() {
-            let progress = Progress {
-                iteration: it,
-                x: &x,
-                residual_norm: &rnorm,
-            };
-            if cb(&progress)? {
-                stopped = true;
-                break;
-            }
+        if super::report(&mut callback, it, &x, &rnorm)? {
+            stopped = true;
+            break;
         }
         if !active.iter().any(|&a| a) {
             break;

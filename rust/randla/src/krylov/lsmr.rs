@@ -7,7 +7,7 @@
 use super::golub_kahan::GolubKahan;
 use super::lsqr::{rectangular_start, stopping_test, sym_ortho, LeastSquaresOptions};
 use super::vectors::{axpby, column_norms};
-use super::{Callback, Operator, Output, Progress};
+use super::{Callback, Operator, Output};
 use crate::error::Result;
 use crate::Real;
 
@@ -199,17 +199,11 @@ fn lsmr_in_pool<T: Real>(
                 s.active = false;
             }
         }
-        history.push(state.iter().map(|s| s.normr).collect());
-        if let Some(cb) = callback.as_deref_mut() {
-            let norms: Vec<f64> = state.iter().map(|s| s.normr).collect();
-            if cb(&Progress {
-                iteration: it,
-                x: &x,
-                residual_norm: &norms,
-            })? {
-                stopped = true;
-                break;
-            }
+        let norms: Vec<f64> = state.iter().map(|s| s.normr).collect();
+        history.push(norms.clone());
+        if super::report(&mut callback, it, &x, &norms)? {
+            stopped = true;
+            break;
         }
     }
     let info: Vec<i64> = state

@@ -4,7 +4,7 @@
 
 use super::golub_kahan::GolubKahan;
 use super::vectors::{axpby, column_norms};
-use super::{Callback, Operator, Output, Progress};
+use super::{Callback, Operator, Output};
 use crate::ensure;
 use crate::error::Result;
 use crate::Real;
@@ -250,17 +250,11 @@ fn lsqr_in_pool<T: Real>(
                 }
             }
         }
-        history.push(state.iter().map(|s| s.rnorm).collect());
-        if let Some(cb) = callback.as_deref_mut() {
-            let norms: Vec<f64> = state.iter().map(|s| s.rnorm).collect();
-            if cb(&Progress {
-                iteration: it,
-                x: &x,
-                residual_norm: &norms,
-            })? {
-                stopped = true;
-                break;
-            }
+        let norms: Vec<f64> = state.iter().map(|s| s.rnorm).collect();
+        history.push(norms.clone());
+        if super::report(&mut callback, it, &x, &norms)? {
+            stopped = true;
+            break;
         }
     }
     let info: Vec<i64> = state

@@ -8,7 +8,7 @@
 //! `cond(A) >= 0.1/eps` (info -4) and an indefinite `M` (info -9).
 
 use super::vectors::{axpby, column_dots, column_norms, view, view_mut};
-use super::{Callback, Operator, Options, Output, Progress};
+use super::{Callback, Operator, Options, Output};
 use crate::error::Result;
 use crate::Real;
 
@@ -57,20 +57,8 @@ fn minres_in_pool<T: Real>(
     let (n, mut x) = super::square_start(a, b, m, x0, precond)?;
     let ones = vec![T::ONE; m];
     let zeros = vec![T::ZERO; m];
-    let eps = if std::mem::size_of::<T>() == 4 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
-    };
-    let solve_m = |src: &[T], dst: &mut Vec<T>| -> Result<()> {
-        match precond {
-            Some(pm) => pm.apply(view(src, n, m), view_mut(dst, n, m)),
-            None => {
-                dst.copy_from_slice(src);
-                Ok(())
-            }
-        }
-    };
+    let eps = super::epsilon::<T>();
+    let solve_m = |src: &[T], dst: &mut Vec<T>| super::precondition(precond, src, dst, n, m);
     let mut r1 = super::initial_residual(a, b, &x, m, x0.is_some())?;
     let mut y = vec![T::ZERO; n * m];
     solve_m(&r1, &mut y)?;
@@ -228,15 +216,9 @@ fn minres_in_pool<T: Real>(
         axpby(&scale_w2, &w2, &ones, &mut w);
         axpby(&phi, &w, &ones, &mut x);
         history.push(rnorm.clone());
-        if let Some(cb) = callback.as_deref_mut() {
-            if cb(&Progress {
-                iteration: it,
-                x: &x,
-                residual_norm: &rnorm,
-            })? {
-                stopped = true;
-                break;
-            }
+        if super::report(&mut callback, it, &x, &rnorm)? {
+            stopped = true;
+            break;
         }
     }
     Ok(super::square_output(

@@ -147,3 +147,46 @@ pub(crate) fn square_output<T>(
         info,
     }
 }
+
+/// Calls the callback, if any, with the state after `iteration`; `true` stops the solve.
+pub(crate) fn report<T>(
+    callback: &mut Option<&mut Callback<'_, T>>,
+    iteration: usize,
+    x: &[T],
+    residual_norm: &[f64],
+) -> Result<bool> {
+    match callback.as_deref_mut() {
+        Some(cb) => cb(&Progress {
+            iteration,
+            x,
+            residual_norm,
+        }),
+        None => Ok(false),
+    }
+}
+
+/// `dst = M src` (`n x m` blocks), or a copy of `src` without a preconditioner.
+pub(crate) fn precondition<T: Real>(
+    precond: Option<&dyn Operator<T>>,
+    src: &[T],
+    dst: &mut [T],
+    n: usize,
+    m: usize,
+) -> Result<()> {
+    match precond {
+        Some(pm) => pm.apply(vectors::view(src, n, m), vectors::view_mut(dst, n, m)),
+        None => {
+            dst.copy_from_slice(src);
+            Ok(())
+        }
+    }
+}
+
+/// The unit roundoff of `T` (scipy's `finfo(dtype).eps`).
+pub(crate) fn epsilon<T>() -> f64 {
+    if std::mem::size_of::<T>() == 4 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    }
+}
