@@ -87,6 +87,45 @@ fn main() {
             &format!("{:.3} ms each", t * 10.0),
         );
     }
+    if wanted("spmv") {
+        // Random 200000 x 20000 with 1e6 nonzeros (W19's shape), CSR with int32 indices.
+        let (rows, cols, per_row) = (200_000usize, 20_000usize, 5usize);
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        let (mut indptr, mut idx, mut val) = (vec![0i32], vec![], vec![]);
+        for _ in 0..rows {
+            for _ in 0..per_row {
+                idx.push((next() % cols) as i32);
+                val.push(1.0f64);
+            }
+            indptr.push(idx.len() as i32);
+        }
+        let a = randla::sparse::Compressed::new(rows, cols, &indptr, &idx, &val).unwrap();
+        let x = vec![1.0f64; cols];
+        let xt = vec![1.0f64; rows];
+        let mut y = vec![0.0f64; rows];
+        let mut yt = vec![0.0f64; cols];
+        let t = best_of(10, || {
+            randla::krylov::vectors::sparse_times(a, &x, &mut y, 1, false)
+        });
+        report("spmv random 200000x20000 nnz 1e6", t, "A x");
+        let t = best_of(10, || {
+            randla::krylov::vectors::sparse_transpose_times(a, &xt, &mut yt, 1)
+        });
+        report("spmv^T random 200000x20000 nnz 1e6", t, "A^T x (scatter)");
+        let other = a.to_other_major();
+        let t = best_of(3, || a.to_other_major());
+        report("to_other_major random", t, "CSR -> CSC");
+        let t = best_of(10, || {
+            randla::krylov::vectors::sparse_times(other.view(), &xt, &mut yt, 1, false)
+        });
+        report("spmv^T via CSC copy", t, "A^T x (gather)");
+    }
     if wanted("generate") {
         use rayon::prelude::*;
         let s = Stream::new(1, 0);

@@ -2,7 +2,7 @@
 //! x0`, `alpha_1 v_1 = A^T u_1`, then `beta u = A v - alpha u` and
 //! `alpha v = A^T u - beta v`, column by column on row-major blocks.
 
-use super::vectors::{axpby, column_norms, view, view_mut};
+use super::vectors::{axpby, axpby_dots, column_norms, scale, view, view_mut};
 use super::Operator;
 use crate::error::Result;
 use crate::Real;
@@ -26,9 +26,11 @@ fn reciprocals<T: Real>(norms: &[f64]) -> Vec<T> {
 
 /// `x[:, c] /= norm[c]` (columns of norm 0 become 0).
 fn normalize<T: Real>(x: &mut [T], norms: &[f64]) {
-    let zeros = vec![T::ZERO; norms.len()];
-    let copy = x.to_vec();
-    axpby(&reciprocals::<T>(norms), &copy, &zeros, x);
+    scale(x, &reciprocals::<T>(norms));
+}
+
+fn sqrt_all(squares: Vec<f64>) -> Vec<f64> {
+    squares.into_iter().map(f64::sqrt).collect()
 }
 
 impl<T: Real> GolubKahan<T> {
@@ -68,15 +70,38 @@ impl<T: Real> GolubKahan<T> {
     pub fn step(&mut self, a: &dyn Operator<T>, alpha: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
         let (rows, cols, m) = (self.rows, self.cols, self.m);
         let ones = vec![T::ONE; m];
-        a.apply(view(&self.v, cols, m), view_mut(&mut self.av, rows, m))?;
         let neg_alpha: Vec<T> = alpha.iter().map(|&x| T::from_f64(-x)).collect();
-        axpby(&ones, &self.av, &neg_alpha, &mut self.u);
-        let beta = column_norms(&self.u, m);
+        // av = A v - alpha u and its column norms, each block finished while
+        // in cache; then av becomes the new u.
+        let u = &self.u;
+        let subtract = |first: usize, yb: &mut [T]| -> Vec<f64> {
+            let ub = &u[first * m..first * m + yb.len()];
+            let mut sums = vec![0.0f64; m];
+            if m == 1 {
+                let (na, mut acc) = (neg_alpha[0], 0.0f64);
+                for (yv, &uv) in yb.iter_mut().zip(ub) {
+                    let t = *yv + na * uv;
+                    *yv = t;
+                    acc += t.to_f64() * t.to_f64();
+                }
+                sums[0] = acc;
+            } else {
+                for (yr, ur) in yb.chunks_exact_mut(m).zip(ub.chunks_exact(m)) {
+                    for c in 0..m {
+                        let t = yr[c] + neg_alpha[c] * ur[c];
+                        yr[c] = t;
+                        sums[c] += t.to_f64() * t.to_f64();
+                    }
+                }
+            }
+            sums
+        };
+        let beta = sqrt_all(a.apply_then(&self.v, &mut self.av, m, &subtract)?);
+        std::mem::swap(&mut self.u, &mut self.av);
         normalize(&mut self.u, &beta);
         a.apply_transpose(view(&self.u, rows, m), view_mut(&mut self.atu, cols, m))?;
         let neg_beta: Vec<T> = beta.iter().map(|&x| T::from_f64(-x)).collect();
-        axpby(&ones, &self.atu, &neg_beta, &mut self.v);
-        let new_alpha = column_norms(&self.v, m);
+        let new_alpha = sqrt_all(axpby_dots(&ones, &self.atu, &neg_beta, &mut self.v));
         normalize(&mut self.v, &new_alpha);
         Ok((beta, new_alpha))
     }

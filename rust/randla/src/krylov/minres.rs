@@ -7,7 +7,7 @@
 //! norm, plus scipy's safeguards: `x` an eigenvector (istop 2, converged),
 //! `cond(A) >= 0.1/eps` (info -4) and an indefinite `M` (info -9).
 
-use super::vectors::{axpby, column_dots, column_norms, view, view_mut};
+use super::vectors::{axpby, axpby_dots, column_dots, column_norms, minres_update};
 use super::{Callback, Operator, Options, Output};
 use crate::error::Result;
 use crate::Real;
@@ -109,36 +109,69 @@ fn minres_in_pool<T: Real>(
     let mut rnorm: Vec<f64> = state.iter().map(|s| s.phibar).collect();
     let mut history = vec![rnorm.clone()];
     let mut r2 = r1.clone();
+    // z = M^{-1} r2 (only with a preconditioner; otherwise r2 itself).
+    let mut z = if precond.is_some() { y } else { Vec::new() };
     let mut v = vec![T::ZERO; n * m];
-    let mut w = vec![T::ZERO; n * m];
-    let mut w1 = vec![T::ZERO; n * m];
-    let mut w2 = vec![T::ZERO; n * m];
-    let mut av = vec![T::ZERO; n * m];
+    let mut w_old = vec![T::ZERO; n * m];
+    let mut w_cur = vec![T::ZERO; n * m];
+    let mut next = vec![T::ZERO; n * m];
     let mut stopped = false;
+    let shift_t = T::from_f64(shift);
 
     for it in 1..=options.maxiter {
         if !state.iter().any(|s| s.active) {
             break;
         }
-        // Lanczos step: v = y / beta; y = (A - shift) v - (beta/oldb) r1 - (alfa/beta) r2.
+        // Lanczos step: v = z / beta; next = (A - shift) v - (beta/oldb) r1 - (alfa/beta) r2.
         let inv_beta: Vec<T> = state
             .iter()
             .map(|s| T::from_f64(if s.active { 1.0 / s.beta } else { 0.0 }))
             .collect();
-        axpby(&inv_beta, &y, &zeros, &mut v);
-        a.apply(view(&v, n, m), view_mut(&mut av, n, m))?;
-        y.copy_from_slice(&av);
-        if shift != 0.0 {
-            axpby(&vec![T::from_f64(-shift); m], &v, &ones, &mut y);
-        }
-        if it >= 2 {
-            let coef: Vec<T> = state
-                .iter()
-                .map(|s| T::from_f64(if s.active { -(s.beta / s.oldb) } else { 0.0 }))
-                .collect();
-            axpby(&coef, &r1, &ones, &mut y);
-        }
-        let alfa = column_dots(&v, &y, m);
+        let z_now: &[T] = if precond.is_some() { &z } else { &r2 };
+        axpby(&inv_beta, z_now, &zeros, &mut v);
+        let c1: Vec<T> = state
+            .iter()
+            .map(|s| {
+                T::from_f64(if s.active && it >= 2 {
+                    -(s.beta / s.oldb)
+                } else {
+                    0.0
+                })
+            })
+            .collect();
+        // The shift and the r1 term are applied to each block of A v while it
+        // is in cache, with alfa = v . next accumulated in the same sweep.
+        let (v_ref, r1_ref) = (&v, &r1);
+        let lanczos = |first: usize, yb: &mut [T]| -> Vec<f64> {
+            let rows = yb.len() / m;
+            let vb = &v_ref[first * m..(first + rows) * m];
+            let rb = &r1_ref[first * m..(first + rows) * m];
+            let mut sums = vec![0.0f64; m];
+            if m == 1 {
+                let c = c1[0];
+                let mut acc = 0.0f64;
+                for ((yv, &vv), &rv) in yb.iter_mut().zip(vb).zip(rb) {
+                    let t = *yv - shift_t * vv + c * rv;
+                    *yv = t;
+                    acc += vv.to_f64() * t.to_f64();
+                }
+                sums[0] = acc;
+            } else {
+                for ((yr, vr), rr) in yb
+                    .chunks_exact_mut(m)
+                    .zip(vb.chunks_exact(m))
+                    .zip(rb.chunks_exact(m))
+                {
+                    for c in 0..m {
+                        let t = yr[c] - shift_t * vr[c] + c1[c] * rr[c];
+                        yr[c] = t;
+                        sums[c] += vr[c].to_f64() * t.to_f64();
+                    }
+                }
+            }
+            sums
+        };
+        let alfa = a.apply_then(&v, &mut next, m, &lanczos)?;
         let coef: Vec<T> = (0..m)
             .map(|c| {
                 T::from_f64(if state[c].active {
@@ -148,11 +181,19 @@ fn minres_in_pool<T: Real>(
                 })
             })
             .collect();
-        axpby(&coef, &r2, &ones, &mut y);
-        std::mem::swap(&mut r1, &mut r2);
-        r2.copy_from_slice(&y);
-        solve_m(&r2, &mut y)?;
-        let beta_sq = column_dots(&r2, &y, m);
+        // r1 <- r2, r2 <- next (buffers rotate, nothing is copied).
+        let beta_sq = if precond.is_some() {
+            axpby(&coef, &r2, &ones, &mut next);
+            std::mem::swap(&mut r1, &mut r2);
+            std::mem::swap(&mut r2, &mut next);
+            solve_m(&r2, &mut z)?;
+            column_dots(&r2, &z, m)
+        } else {
+            let sq = axpby_dots(&coef, &r2, &ones, &mut next);
+            std::mem::swap(&mut r1, &mut r2);
+            std::mem::swap(&mut r2, &mut next);
+            sq
+        };
         let mut phi = vec![T::ZERO; m];
         let mut w_coef = (vec![T::ZERO; m], vec![T::ZERO; m], vec![T::ZERO; m]);
         for c in 0..m {
@@ -207,14 +248,13 @@ fn minres_in_pool<T: Real>(
                 s.active = false;
             }
         }
-        // Rotate the w buffers: w1 <- w2, w2 <- w, w <- new.
-        std::mem::swap(&mut w1, &mut w2);
-        std::mem::swap(&mut w2, &mut w);
-        w.copy_from_slice(&v);
-        let (scale_v, scale_w1, scale_w2) = w_coef;
-        axpby(&scale_w1, &w1, &scale_v, &mut w);
-        axpby(&scale_w2, &w2, &ones, &mut w);
-        axpby(&phi, &w, &ones, &mut x);
+        // w = (v - oldeps w_old - delta w_cur) / gamma over the oldest
+        // direction, x += phi w, then the two directions swap roles.
+        let (scale_v, scale_old, scale_cur) = w_coef;
+        minres_update(
+            &v, &mut w_old, &w_cur, &mut x, &scale_v, &scale_old, &scale_cur, &phi,
+        );
+        std::mem::swap(&mut w_old, &mut w_cur);
         history.push(rnorm.clone());
         if super::report(&mut callback, it, &x, &rnorm)? {
             stopped = true;

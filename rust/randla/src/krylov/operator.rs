@@ -7,7 +7,9 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::vectors::{column_dots, sparse_times, sparse_transpose_times};
+use super::vectors::{
+    column_dots, epilogue_blocks, sparse_times, sparse_times_then, sparse_transpose_times, Epilogue,
+};
 use crate::error::Result;
 use crate::parallel::even_blocks;
 use crate::parallel::split_rows;
@@ -31,6 +33,24 @@ pub trait Operator<T: Real>: Sync {
             MatMut::from_row_major_slice_mut(y, rows, m),
         )?;
         Ok(column_dots(x, y, m))
+    }
+
+    /// `y = A x`, then `then` on each block of rows of `y` (see
+    /// [`Epilogue`]); returns the summed partials. Operators that can run the
+    /// epilogue while a block is still in cache override it.
+    fn apply_then(
+        &self,
+        x: &[T],
+        y: &mut [T],
+        m: usize,
+        then: &Epilogue<'_, T>,
+    ) -> Result<Vec<f64>> {
+        let (rows, cols) = self.shape();
+        self.apply(
+            MatRef::from_row_major_slice(x, cols, m),
+            MatMut::from_row_major_slice_mut(y, rows, m),
+        )?;
+        Ok(epilogue_blocks(y, m, then))
     }
 }
 
@@ -143,6 +163,19 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
             SparseRef::Csc(c) => sparse_times(self.other(c), x, y, m, true),
         };
         Ok(dots.expect("asked for the dot products"))
+    }
+    fn apply_then(
+        &self,
+        x: &[T],
+        y: &mut [T],
+        m: usize,
+        then: &Epilogue<'_, T>,
+    ) -> Result<Vec<f64>> {
+        let sums = match &self.a {
+            SparseRef::Csr(c) => sparse_times_then(*c, x, y, m, false, Some(then)),
+            SparseRef::Csc(c) => sparse_times_then(self.other(c), x, y, m, false, Some(then)),
+        };
+        Ok(sums.expect("an epilogue returns sums"))
     }
 }
 

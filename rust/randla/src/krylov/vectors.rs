@@ -11,7 +11,7 @@ use crate::Real;
 /// Rows per block.
 pub const BLOCK: usize = 4096;
 /// Below this many elements a pass runs on the calling thread.
-const PARALLEL_ELEMS: usize = 1 << 16;
+const PARALLEL_ELEMS: usize = 1 << 14;
 
 /// Runs `f` on every block (given as its index), in parallel for large `elems`;
 /// the results come back in block order either way.
@@ -131,6 +131,13 @@ pub fn update_direction<T: Real>(p: &mut [T], z: &[T], beta: &[T]) {
     let elems = p.len();
     let items: Vec<_> = p.chunks_mut(BLOCK * m).zip(z.chunks(BLOCK * m)).collect();
     blocks(elems, items, |(pb, zb)| {
+        if m == 1 {
+            let b = beta[0];
+            for (pv, &zv) in pb.iter_mut().zip(zb) {
+                *pv = zv + b * *pv;
+            }
+            return;
+        }
         for (pr, zr) in pb.chunks_exact_mut(m).zip(zb.chunks_exact(m)) {
             for c in 0..m {
                 pr[c] = zr[c] + beta[c] * pr[c];
@@ -155,12 +162,122 @@ pub fn axpby<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) {
     let elems = y.len();
     let items: Vec<_> = y.chunks_mut(BLOCK * m).zip(x.chunks(BLOCK * m)).collect();
     blocks(elems, items, |(yb, xb)| {
+        if m == 1 {
+            let (a, b) = (a[0], b[0]);
+            for (yv, &xv) in yb.iter_mut().zip(xb) {
+                *yv = a * xv + b * *yv;
+            }
+            return;
+        }
         for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
             for c in 0..m {
                 yr[c] = a[c] * xr[c] + b[c] * yr[c];
             }
         }
     });
+}
+
+/// `x[:, c] *= s[c]`.
+pub fn scale<T: Real>(x: &mut [T], s: &[T]) {
+    let m = s.len();
+    let elems = x.len();
+    let items: Vec<_> = x.chunks_mut(BLOCK * m).collect();
+    blocks(elems, items, |xb| {
+        if m == 1 {
+            let s = s[0];
+            for v in xb.iter_mut() {
+                *v *= s;
+            }
+            return;
+        }
+        for xr in xb.chunks_exact_mut(m) {
+            for c in 0..m {
+                xr[c] *= s[c];
+            }
+        }
+    });
+}
+
+/// `y[:, c] = a[c] x[:, c] + b[c] y[:, c]` and returns `||y[:, c]||^2`, in one pass.
+pub fn axpby_dots<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) -> Vec<f64> {
+    let m = a.len();
+    let elems = y.len();
+    let items: Vec<_> = y.chunks_mut(BLOCK * m).zip(x.chunks(BLOCK * m)).collect();
+    let partials = blocks(elems, items, |(yb, xb)| {
+        if m == 1 {
+            let (a, b) = (a[0], b[0]);
+            for (yv, &xv) in yb.iter_mut().zip(xb) {
+                *yv = a * xv + b * *yv;
+            }
+        } else {
+            for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
+                for c in 0..m {
+                    yr[c] = a[c] * xr[c] + b[c] * yr[c];
+                }
+            }
+        }
+        block_dots(yb, yb, m)
+    });
+    ordered_sum(partials, m)
+}
+
+/// MINRES's direction and iterate update in one pass:
+/// `w_old = sv v + s_old w_old + s_cur w_cur` (the new direction, written over
+/// the oldest one) and `x += phi w_old`.
+#[allow(clippy::too_many_arguments)]
+pub fn minres_update<T: Real>(
+    v: &[T],
+    w_old: &mut [T],
+    w_cur: &[T],
+    x: &mut [T],
+    sv: &[T],
+    s_old: &[T],
+    s_cur: &[T],
+    phi: &[T],
+) {
+    let m = sv.len();
+    let elems = x.len();
+    let items: Vec<_> = w_old
+        .chunks_mut(BLOCK * m)
+        .zip(x.chunks_mut(BLOCK * m))
+        .zip(v.chunks(BLOCK * m).zip(w_cur.chunks(BLOCK * m)))
+        .collect();
+    blocks(elems, items, |((wo, xb), (vb, wc))| {
+        if m == 1 {
+            let (a, b, c, p) = (sv[0], s_old[0], s_cur[0], phi[0]);
+            for ((wv, xv), (&vv, &cv)) in wo.iter_mut().zip(xb.iter_mut()).zip(vb.iter().zip(wc)) {
+                let w = a * vv + b * *wv + c * cv;
+                *wv = w;
+                *xv += p * w;
+            }
+            return;
+        }
+        for ((wr, xr), (vr, cr)) in wo
+            .chunks_exact_mut(m)
+            .zip(xb.chunks_exact_mut(m))
+            .zip(vb.chunks_exact(m).zip(wc.chunks_exact(m)))
+        {
+            for c in 0..m {
+                let w = sv[c] * vr[c] + s_old[c] * wr[c] + s_cur[c] * cr[c];
+                wr[c] = w;
+                xr[c] += phi[c] * w;
+            }
+        }
+    });
+}
+
+/// Work done on a block of rows of a product right after the block is
+/// computed (while it is in cache): called with the first row of the block and
+/// the block (`rows x m`, row-major); returns per-column partial sums, which
+/// are added in block order.
+pub type Epilogue<'a, T> = dyn Fn(usize, &mut [T]) -> Vec<f64> + Sync + 'a;
+
+/// Runs `then` over `y` (`n x m`, row-major) in the blocks the sparse
+/// products use; returns the summed partials.
+pub fn epilogue_blocks<T: Real>(y: &mut [T], m: usize, then: &Epilogue<'_, T>) -> Vec<f64> {
+    let elems = y.len();
+    let items: Vec<(usize, &mut [T])> = y.chunks_mut(BLOCK * m).enumerate().collect();
+    ordered_sum(blocks(elems, items, |(b, yb)| then(b * BLOCK, yb)), m)
 }
 
 /// `y = A x` for a sparse `A` given by its rows, `x` and `y` row-major with
@@ -172,6 +289,19 @@ pub fn sparse_times<T: Real, I: Index>(
     y: &mut [T],
     m: usize,
     dot: bool,
+) -> Option<Vec<f64>> {
+    sparse_times_then(a, x, y, m, dot, None)
+}
+
+/// [`sparse_times`], then `then` on each block of `y` as soon as it is done
+/// (its partial sums are returned, in place of the dot products).
+pub fn sparse_times_then<T: Real, I: Index>(
+    a: Compressed<'_, T, I>,
+    x: &[T],
+    y: &mut [T],
+    m: usize,
+    dot: bool,
+    then: Option<&Epilogue<'_, T>>,
 ) -> Option<Vec<f64>> {
     assert!(
         x.len() == a.minor() * m && y.len() == a.major() * m,
@@ -185,6 +315,9 @@ pub fn sparse_times<T: Real, I: Index>(
         if m == 1 {
             let (indptr, indices, values) = a.arrays();
             let mut start = indptr[first].to_usize();
+            // A local accumulator: through `sums` every row would wait on a
+            // store and reload of the previous row's sum.
+            let mut dot_sum = 0.0f64;
             for (t, yv) in yb.iter_mut().enumerate() {
                 // SAFETY: the structure was checked at construction (indptr
                 // nondecreasing up to nnz, indices < ncols = x.len()), and
@@ -200,9 +333,10 @@ pub fn sparse_times<T: Real, I: Index>(
                 start = end;
                 *yv = s;
                 if dot {
-                    sums[0] += s.to_f64() * x[first + t].to_f64();
+                    dot_sum += s.to_f64() * x[first + t].to_f64();
                 }
             }
+            sums[0] = dot_sum;
         } else {
             let (indptr, indices, values) = a.arrays();
             let mut start = indptr[first].to_usize();
@@ -231,9 +365,12 @@ pub fn sparse_times<T: Real, I: Index>(
                 }
             }
         }
-        sums
+        match then {
+            Some(f) => f(first, yb),
+            None => sums,
+        }
     });
-    dot.then(|| ordered_sum(partials, m))
+    (dot || then.is_some()).then(|| ordered_sum(partials, m))
 }
 
 /// `y = A^T x` for a sparse `A` given by its rows (the same as `y = B x` for
@@ -253,6 +390,26 @@ pub fn sparse_transpose_times<T: Real, I: Index>(
     let chunks = crate::parallel::even_blocks(a.major(), a.major().div_ceil(8).max(1));
     let partials = blocks(a.nnz() + y.len(), chunks, |lines| {
         let mut acc = vec![T::ZERO; y.len()];
+        if m == 1 {
+            let (indptr, indices, values) = a.arrays();
+            let (first, last) = (indptr[lines.start].to_usize(), indptr[lines.end].to_usize());
+            let mut start = first;
+            for i in lines {
+                // SAFETY: the structure was checked at construction (indptr
+                // nondecreasing up to nnz, indices < minor = acc.len()).
+                let end = unsafe { indptr.get_unchecked(i + 1) }.to_usize();
+                let xi = x[i];
+                for k in start..end {
+                    unsafe {
+                        let j = indices.get_unchecked(k).to_usize();
+                        *acc.get_unchecked_mut(j) += *values.get_unchecked(k) * xi;
+                    }
+                }
+                start = end;
+            }
+            debug_assert_eq!(start, last);
+            return acc;
+        }
         for i in lines {
             let (indices, values) = a.line_slices(i);
             let xi = &x[i * m..(i + 1) * m];
@@ -305,6 +462,50 @@ mod tests {
                 }
                 assert_eq!(norms[c], expect);
             }
+        }
+    }
+
+    #[test]
+    fn fused_updates_match_plain_loops() {
+        for (n, m) in [(9_001, 2), (70_001, 1)] {
+            let f = |i: usize, k: usize| ((i * k) % 17) as f64 - 8.0;
+            let v: Vec<f64> = (0..n * m).map(|i| f(i, 3)).collect();
+            let w0: Vec<f64> = (0..n * m).map(|i| f(i, 5)).collect();
+            let w1: Vec<f64> = (0..n * m).map(|i| f(i, 7)).collect();
+            let x0: Vec<f64> = (0..n * m).map(|i| f(i, 11)).collect();
+            let coef = |k: f64| (0..m).map(|c| k + c as f64).collect::<Vec<f64>>();
+            let (sv, so, sc, phi) = (coef(0.5), coef(-2.0), coef(0.25), coef(2.0));
+            let (mut w, mut x) = (w0.clone(), x0.clone());
+            minres_update(&v, &mut w, &w1, &mut x, &sv, &so, &sc, &phi);
+            let mut y = w1.clone();
+            let sq = axpby_dots(&sv, &v, &so, &mut y);
+            let mut z = v.clone();
+            scale(&mut z, &phi);
+            let mut t = v.clone();
+            let sums = epilogue_blocks(&mut t, m, &|first, yb: &mut [f64]| {
+                let mut s = vec![0.0; m];
+                for (k, val) in yb.iter_mut().enumerate() {
+                    *val += ((first * m + k) % 3) as f64;
+                    s[k % m] += *val;
+                }
+                s
+            });
+            let mut expect_sq = vec![0.0; m];
+            let mut expect_sums = vec![0.0; m];
+            for i in 0..n * m {
+                let c = i % m;
+                let nw = sv[c] * v[i] + so[c] * w0[i] + sc[c] * w1[i];
+                assert_eq!(w[i], nw);
+                assert_eq!(x[i], x0[i] + phi[c] * nw);
+                let ny = sv[c] * v[i] + so[c] * w1[i];
+                assert_eq!(y[i], ny);
+                expect_sq[c] += ny * ny;
+                assert_eq!(z[i], v[i] * phi[c]);
+                assert_eq!(t[i], v[i] + (i % 3) as f64);
+                expect_sums[c] += t[i];
+            }
+            assert_eq!(sq, expect_sq, "integers sum exactly");
+            assert_eq!(sums, expect_sums);
         }
     }
 
