@@ -10,6 +10,8 @@ sketching operators; ``rl.show_config()`` describes the build.
 from __future__ import annotations
 
 from . import _core, krylov, sketch
+from .least_squares import LstsqResult, lstsq
+from .lowrank import eigh, range_finder, svd
 from ._config import backends, show_config
 from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
@@ -19,15 +21,20 @@ __version__: str = _core.__version__
 __all__ = [
     "ConvergenceWarning",
     "LinAlgError",
+    "LstsqResult",
     "RandlaInternalError",
     "__version__",
     "backends",
     "get_num_threads",
+    "eigh",
     "krylov",
+    "lstsq",
     "num_threads",
+    "range_finder",
     "set_num_threads",
     "show_config",
     "sketch",
+    "svd",
 ]
 
 _init_from_environment()

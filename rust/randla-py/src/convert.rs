@@ -1,7 +1,10 @@
 //! Borrowing numpy and scipy.sparse buffers as core views, without copies.
 
+use faer::Mat;
 use faer::{MatMut, MatRef};
-use numpy::{Element, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray2};
+use numpy::{
+    Element, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray2,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use randla::sparse::{Compressed, Index, SparseRef};
@@ -56,4 +59,19 @@ pub fn sparse_ref<'a, T: Element, I: Index + Element>(
             "sparse format must be 'csr' or 'csc', got {other:?}"
         ))),
     }
+}
+
+/// A new C-order numpy array holding `m`.
+pub fn to_numpy<'py, T: Element + Copy>(py: Python<'py>, m: &Mat<T>) -> Bound<'py, PyArray2<T>> {
+    let out = PyArray2::<T>::zeros(py, [m.nrows(), m.ncols()], false);
+    {
+        let mut w = out.readwrite();
+        let mut v = w.as_array_mut();
+        for j in 0..m.ncols() {
+            for i in 0..m.nrows() {
+                v[[i, j]] = m[(i, j)];
+            }
+        }
+    }
+    out
 }

@@ -28,7 +28,7 @@ fn stash(slot: &Stash, e: PyErr) -> randla::Error {
 
 /// `y = f(x)` through a Python function taking and returning 2-D arrays; the
 /// Python layer checks the shape and dtype of what it returns.
-struct PyOperator {
+pub(crate) struct PyOperator {
     shape: (usize, usize),
     matmat: Py<PyAny>,
     rmatmat: Option<Py<PyAny>>,
@@ -96,7 +96,7 @@ impl<T: Real + Element> Operator<T> for PyOperator {
 /// The borrowed inputs behind an operator specification (a tuple built by the
 /// Python layer): ("dense", A), ("sparse", format, shape, indptr, indices,
 /// data) or ("callable", shape, matmat, rmatmat).
-enum Holder<'py, T: Element> {
+pub(crate) enum Holder<'py, T: Element> {
     Dense(PyReadonlyArray2<'py, T>),
     Sparse32(
         String,
@@ -116,7 +116,7 @@ enum Holder<'py, T: Element> {
 }
 
 impl<'py, T: Real + Element> Holder<'py, T> {
-    fn new(spec: &Bound<'py, PyAny>) -> PyResult<Self> {
+    pub(crate) fn new(spec: &Bound<'py, PyAny>) -> PyResult<Self> {
         let spec = spec.cast::<PyTuple>()?;
         let kind: String = spec.get_item(0)?.extract()?;
         Ok(match kind.as_str() {
@@ -158,7 +158,7 @@ impl<'py, T: Real + Element> Holder<'py, T> {
         })
     }
 
-    fn operator(&self) -> PyResult<Box<dyn Operator<T> + '_>> {
+    pub(crate) fn operator(&self) -> PyResult<Box<dyn Operator<T> + '_>> {
         Ok(match self {
             Holder::Dense(a) => Box::new(DenseOperator(mat_ref(a))),
             Holder::Sparse32(f, shape, p, i, d) => {
@@ -171,7 +171,7 @@ impl<'py, T: Real + Element> Holder<'py, T> {
         })
     }
 
-    fn take_error(&self) -> Option<PyErr> {
+    pub(crate) fn take_error(&self) -> Option<PyErr> {
         match self {
             Holder::Callable(op) => op.error.lock().unwrap_or_else(|p| p.into_inner()).take(),
             _ => None,

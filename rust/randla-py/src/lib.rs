@@ -9,6 +9,8 @@ mod config;
 mod convert;
 mod error;
 mod krylov;
+mod lowrank;
+mod lstsq;
 mod rng;
 mod sketch;
 
@@ -21,5 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sketch::register(m)?;
     rng::register(m)?;
     krylov::register(m)?;
+    lstsq::register(m)?;
+    lowrank::register(m)?;
     Ok(())
 }

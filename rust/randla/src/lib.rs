@@ -6,7 +6,10 @@
 //! count, and randomness comes from the counter-based generator of [`rng`].
 
 pub mod error;
+pub mod factor;
 pub mod krylov;
+pub mod lowrank;
+pub mod lstsq;
 pub mod parallel;
 pub mod rng;
 pub mod simd;

@@ -1,0 +1,249 @@
+//! Factorizations of a tall matrix `M` (`k x q`, `k >= q`) used as solvers
+//! and preconditioners: Householder QR when `M` has full column rank, a thin
+//! SVD restricted to the numerical rank otherwise.
+//!
+//! The factor defines `P` (`q x rank`): `R^{-1}` for QR, `V_r S_r^{-1}` for
+//! the SVD, so that `M P` has orthonormal columns. Least squares by
+//! sketch-and-precondition uses `P` on the right of `A` (tall problems) and
+//! `P^T` on the left (wide ones); the direct solver uses the factor of `A`.
+
+use faer::linalg::matmul::matmul;
+use faer::linalg::solvers::{Qr, SolveLstsq, Svd};
+use faer::linalg::triangular_solve::{
+    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+
+use crate::ensure;
+use crate::error::{Error, Result};
+use crate::Real;
+
+enum Kind<T> {
+    Qr(Qr<T>),
+    /// `u`: `U_r` (`k x rank`); `p`: `V_r S_r^{-1}` (`q x rank`).
+    Svd {
+        u: Mat<T>,
+        p: Mat<T>,
+    },
+}
+
+/// A factorization of a tall `k x q` matrix (see the module documentation).
+pub struct TallFactor<T> {
+    kind: Kind<T>,
+    rows: usize,
+    cols: usize,
+    rank: usize,
+}
+
+fn par() -> Par {
+    Par::rayon(crate::parallel::num_threads())
+}
+
+/// numpy's default cut-off for a numerically zero singular value (`lstsq`,
+/// `matrix_rank`): `max(k, q) * eps` relative to the largest one.
+fn rank_tolerance<T>(rows: usize, cols: usize) -> f64 {
+    let eps = if std::mem::size_of::<T>() == 4 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    };
+    rows.max(cols) as f64 * eps
+}
+
+impl<T: Real> TallFactor<T> {
+    /// QR of `m`, or its SVD when a diagonal entry of `R` is numerically zero
+    /// (then `m` is rank-deficient and only the SVD gives the minimum-norm
+    /// solution).
+    pub fn new(m: MatRef<'_, T>) -> Result<Self> {
+        let (rows, cols) = (m.nrows(), m.ncols());
+        ensure!(
+            rows >= cols && cols >= 1,
+            "a tall factorization needs rows >= cols >= 1, got {rows} x {cols}"
+        );
+        let tol = rank_tolerance::<T>(rows, cols);
+        crate::parallel::install(|| {
+            let qr = Qr::new(m);
+            let r = qr.R();
+            let diag: Vec<f64> = (0..cols).map(|i| r[(i, i)].to_f64().abs()).collect();
+            let largest = diag.iter().cloned().fold(0.0, f64::max);
+            if largest > 0.0 && diag.iter().all(|&v| v > tol * largest) {
+                return Ok(Self {
+                    kind: Kind::Qr(qr),
+                    rows,
+                    cols,
+                    rank: cols,
+                });
+            }
+            drop(qr);
+            let svd = Svd::new_thin(m)
+                .map_err(|_| Error::Numerical("the SVD did not converge".into()))?;
+            let s: Vec<f64> = (0..cols).map(|i| svd.S()[i].to_f64()).collect();
+            let largest = s.iter().cloned().fold(0.0, f64::max);
+            let rank = s.iter().filter(|&&v| v > tol * largest).count();
+            let u = svd.U().get(.., ..rank).to_owned();
+            let p = Mat::from_fn(cols, rank, |i, j| svd.V()[(i, j)] * T::from_f64(1.0 / s[j]));
+            Ok(Self {
+                kind: Kind::Svd { u, p },
+                rows,
+                cols,
+                rank,
+            })
+        })
+    }
+
+    /// The numerical rank of the factored matrix.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// `q`, the number of columns of the factored matrix.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `out (q x m) = P x` for `x` of `rank x m`.
+    pub fn precondition(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
+        match &self.kind {
+            Kind::Qr(qr) => {
+                out.copy_from(x);
+                solve_upper_triangular_in_place(qr.thin_R(), out, par());
+            }
+            Kind::Svd { p, .. } => matmul(out, Accum::Replace, p.as_ref(), x, T::ONE, par()),
+        }
+    }
+
+    /// `out (rank x m) = P^T x` for `x` of `q x m`.
+    pub fn precondition_transpose(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
+        match &self.kind {
+            Kind::Qr(qr) => {
+                out.copy_from(x);
+                solve_lower_triangular_in_place(qr.thin_R().transpose(), out, par());
+            }
+            Kind::Svd { p, .. } => matmul(out, Accum::Replace, p.transpose(), x, T::ONE, par()),
+        }
+    }
+
+    /// The minimum-norm least squares solution of `M x = b` (`b`: `k x m`).
+    pub fn solve(&self, b: MatRef<'_, T>) -> Mat<T> {
+        assert_eq!(b.nrows(), self.rows, "right-hand side rows");
+        crate::parallel::install(|| match &self.kind {
+            Kind::Qr(qr) => qr.solve_lstsq(b),
+            Kind::Svd { u, p } => {
+                let mut ub = Mat::zeros(self.rank, b.ncols());
+                matmul(ub.as_mut(), Accum::Replace, u.transpose(), b, T::ONE, par());
+                let mut x = Mat::zeros(self.cols, b.ncols());
+                matmul(
+                    x.as_mut(),
+                    Accum::Replace,
+                    p.as_ref(),
+                    ub.as_ref(),
+                    T::ONE,
+                    par(),
+                );
+                x
+            }
+        })
+    }
+
+    /// The minimum-norm least squares solution of `M^T x = b` (`b`: `q x m`,
+    /// `x`: `k x m`): for `M = Q R`, `x = Q R^{-T} b`; for the SVD,
+    /// `x = U_r P^T b`.
+    pub fn solve_transposed(&self, b: MatRef<'_, T>) -> Mat<T> {
+        assert_eq!(b.nrows(), self.cols, "right-hand side rows");
+        crate::parallel::install(|| {
+            let mut y = Mat::zeros(self.rank, b.ncols());
+            self.precondition_transpose(b, y.as_mut());
+            match &self.kind {
+                Kind::Qr(qr) => {
+                    let mut x = Mat::zeros(self.rows, b.ncols());
+                    x.as_mut().get_mut(..self.cols, ..).copy_from(y.as_ref());
+                    let block = qr.Q_coeff().nrows();
+                    let mut mem = faer::dyn_stack::MemBuffer::new(
+                        faer::linalg::householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(
+                            self.rows,
+                            block,
+                            b.ncols(),
+                        ),
+                    );
+                    faer::linalg::householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                        qr.Q_basis(),
+                        qr.Q_coeff(),
+                        faer::Conj::No,
+                        x.as_mut(),
+                        par(),
+                        faer::dyn_stack::MemStack::new(&mut mem),
+                    );
+                    x
+                }
+                Kind::Svd { u, .. } => {
+                    let mut x = Mat::zeros(self.rows, b.ncols());
+                    matmul(
+                        x.as_mut(),
+                        Accum::Replace,
+                        u.as_ref(),
+                        y.as_ref(),
+                        T::ONE,
+                        par(),
+                    );
+                    x
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn residual_orthogonal(m: MatRef<'_, f64>, x: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+        // M^T (M x - b) = 0 at a least squares solution.
+        let r = m * x - b;
+        let g = m.transpose() * &r;
+        g.norm_max()
+    }
+
+    #[test]
+    fn full_rank_and_rank_deficient_least_squares() {
+        let m = Mat::from_fn(7, 3, |i, j| {
+            ((i * 3 + j * 5) % 7) as f64 - 3.0 + (i == j) as u8 as f64
+        });
+        let b = Mat::from_fn(7, 2, |i, j| (i + 2 * j) as f64);
+        let f = TallFactor::new(m.as_ref()).unwrap();
+        assert_eq!(f.rank(), 3);
+        let x = f.solve(b.as_ref());
+        assert!(residual_orthogonal(m.as_ref(), x.as_ref(), b.as_ref()) < 1e-10);
+
+        // Third column = first + second: rank 2, minimum-norm solution
+        // orthogonal to the null vector (1, 1, -1).
+        let d = Mat::from_fn(7, 3, |i, j| {
+            let a = ((i * 3) % 7) as f64 - 2.0;
+            let c = ((i * 5 + 1) % 7) as f64 - 3.0;
+            [a, c, a + c][j]
+        });
+        let f = TallFactor::new(d.as_ref()).unwrap();
+        assert_eq!(f.rank(), 2);
+        let x = f.solve(b.as_ref());
+        assert!(residual_orthogonal(d.as_ref(), x.as_ref(), b.as_ref()) < 1e-10);
+        for c in 0..2 {
+            assert!((x[(0, c)] + x[(1, c)] - x[(2, c)]).abs() < 1e-10);
+        }
+    }
+
+    #[test]
+    fn minimum_norm_solution_of_the_transposed_system() {
+        // M^T is 3 x 7 with full row rank: x solves M^T x = b and lies in range(M).
+        let m = Mat::from_fn(7, 3, |i, j| {
+            ((i * 3 + j * 5) % 7) as f64 - 3.0 + (i == j) as u8 as f64
+        });
+        let b = Mat::from_fn(3, 1, |i, _| i as f64 + 1.0);
+        let f = TallFactor::new(m.as_ref()).unwrap();
+        let x = f.solve_transposed(b.as_ref());
+        let r = m.transpose() * &x - &b;
+        assert!(r.norm_max() < 1e-10);
+        // x = M z for z = (M^T M)^{-1} b: the projection onto range(M) keeps x.
+        let z = f.solve(x.as_ref());
+        let back = &m * &z;
+        assert!((&back - &x).norm_max() < 1e-10);
+    }
+}
