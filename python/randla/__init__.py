@@ -10,11 +10,11 @@ sketching operators; ``rl.show_config()`` describes the build.
 from __future__ import annotations
 
 from . import _core, krylov, sketch
-from .least_squares import LstsqResult, lstsq
-from .lowrank import eigh, range_finder, svd
 from ._config import backends, show_config
 from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
+from .least_squares import LstsqResult, lstsq
+from .lowrank import eigh, range_finder, svd
 
 __version__: str = _core.__version__
 

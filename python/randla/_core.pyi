@@ -11,6 +11,10 @@ __all__ = [
     "_panic_for_tests",
     "get_num_threads",
     "krylov_solve",
+    "lowrank_nystrom",
+    "lowrank_range_finder",
+    "lowrank_svd",
+    "lstsq_solve",
     "philox4x32_10_block",
     "philox_blocks",
     "random_draws",
@@ -89,3 +93,31 @@ def krylov_solve(
     bool,
     list[int],
 ]: ...
+def lstsq_solve(
+    method: str,
+    a: tuple[Any, ...],
+    b: npt.NDArray[np.floating],
+    sa: npt.NDArray[np.floating] | None = None,
+    sb: npt.NDArray[np.floating] | None = None,
+    *,
+    rtol: float = 1e-12,
+    maxiter: int = 1000,
+) -> tuple[npt.NDArray[np.floating], list[float], int, list[bool], int]: ...
+def lowrank_range_finder(
+    a: tuple[Any, ...],
+    omega: npt.NDArray[np.floating],
+    n_iter: int,
+    center: bool = False,
+) -> npt.NDArray[np.floating]: ...
+def lowrank_svd(
+    a: tuple[Any, ...],
+    omega: npt.NDArray[np.floating],
+    k: int,
+    n_iter: int,
+    center: bool = False,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
+def lowrank_nystrom(
+    a: tuple[Any, ...],
+    omega: npt.NDArray[np.floating],
+    k: int,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...

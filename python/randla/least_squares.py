@@ -84,7 +84,9 @@ def _make_sketch(name: str, k: int, n: int, key: int, dtype: np.dtype) -> _sketc
     return _SKETCHES[name](k, n, rng=key, dtype=dtype)
 
 
-def _sketch_rows(S: _sketch.SketchOperator, A: Any, spec: tuple[Any, ...], dtype: np.dtype) -> np.ndarray:
+def _sketch_rows(
+    S: _sketch.SketchOperator, A: Any, spec: tuple[Any, ...], dtype: np.dtype
+) -> np.ndarray:
     """``S @ A`` for a dense, sparse or operator ``A`` (operators: ``(A^T S^T)^T``)."""
     if spec[0] == "callable":
         rmatmat = _block_function(A, "rmatvec", "rmatmat")
@@ -95,7 +97,9 @@ def _sketch_rows(S: _sketch.SketchOperator, A: Any, spec: tuple[Any, ...], dtype
     return np.asarray(S @ (spec[1] if spec[0] == "dense" else A), dtype=dtype)
 
 
-def _sketch_columns(S: _sketch.SketchOperator, A: Any, spec: tuple[Any, ...], dtype: np.dtype) -> np.ndarray:
+def _sketch_columns(
+    S: _sketch.SketchOperator, A: Any, spec: tuple[Any, ...], dtype: np.dtype
+) -> np.ndarray:
     """``S @ A^T`` (``S`` of shape (k, d)) for the wide case (operators: ``(A S^T)^T``)."""
     if spec[0] == "callable":
         matmat = _block_function(A, "matvec", "matmat")
@@ -105,7 +109,9 @@ def _sketch_columns(S: _sketch.SketchOperator, A: Any, spec: tuple[Any, ...], dt
     return np.asarray(S @ At, dtype=dtype)
 
 
-def _dense_for_direct(A: Any, spec: tuple[Any, ...], shape: tuple[int, int], dtype: np.dtype) -> tuple[Any, ...]:
+def _dense_for_direct(
+    A: Any, spec: tuple[Any, ...], shape: tuple[int, int], dtype: np.dtype
+) -> tuple[Any, ...]:
     if spec[0] == "dense":
         return spec
     if shape[0] * shape[1] > _DENSIFY_LIMIT:
@@ -115,7 +121,10 @@ def _dense_for_direct(A: Any, spec: tuple[Any, ...], shape: tuple[int, int], dty
     if spec[0] == "sparse":
         return ("dense", np.asarray(A.toarray(), dtype=dtype))
     matmat = _block_function(A, "matvec", "matmat")
-    return ("dense", np.ascontiguousarray(np.asarray(matmat(np.eye(shape[1], dtype=dtype)), dtype=dtype)))  # type: ignore[misc]
+    if matmat is None:
+        raise TypeError("A: an operator needs matvec or matmat")
+    columns = matmat(np.eye(shape[1], dtype=dtype))
+    return ("dense", np.ascontiguousarray(np.asarray(columns, dtype=dtype)))
 
 
 def lstsq(
@@ -233,13 +242,12 @@ def lstsq(
             ConvergenceWarning,
             stacklevel=2,
         )
-    residual = np.asarray(residual, dtype=np.float64)
+    norms = np.asarray(residual, dtype=np.float64)
     return LstsqResult(
         x=x[:, 0] if one else x,
-        residual_norm=float(residual[0]) if one else residual,
+        residual_norm=float(norms[0]) if one else norms,
         iterations=int(iterations),
         converged=converged_all,
         method=method,
         rank=int(rank),
     )
-

@@ -43,7 +43,7 @@ def _n_iter(n_iter: Any, k: int, shape: tuple[int, int]) -> int:
 
 def _setup(
     A: Any, k: Any, oversamples: Any, sketch: str, rng: RNGLike
-) -> tuple[tuple[Any, ...], tuple[int, int], int, int, np.random.SeedSequence | int]:
+) -> tuple[tuple[Any, ...], tuple[int, int], int, int, int]:
     if sketch not in _SKETCHES:
         raise ValueError(f"sketch must be one of {tuple(_SKETCHES)}, got {sketch!r}")
     spec, shape, dtype = _operator_spec(A, "A", None, np.dtype(np.float32), True)
@@ -232,4 +232,3 @@ def eigh(
     dtype = _dtype_of(spec)
     omega = _test_matrix("gaussian", width, shape[1], key, dtype)
     return _core.lowrank_nystrom(spec, omega, k)
-
