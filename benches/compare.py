@@ -555,6 +555,95 @@ def _cg_row(ctx: Context, wid: str, k: int, target: float, floor_target: Optiona
     )
 
 
+def _w5_problem(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    """W5: A = Q diag(logspace(0, -6)) V^T (cond 1e6), b = A x + 1e-6 noise."""
+    n, d = (50_000, 100) if ctx.quick else (200_000, 200)
+    rng = np.random.default_rng(SEED + 5)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, d)))
+    V, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    A = (Q * np.logspace(0, -6, d)) @ V.T
+    b = A @ rng.standard_normal(d) + 1e-6 * rng.standard_normal(n)
+    return np.ascontiguousarray(A), b
+
+
+@workload("W5", "lstsq on a tall ill-conditioned dense problem")
+def w5_lstsq(ctx: Context) -> list[Row]:
+    import scipy.linalg as sla
+
+    A, b = _w5_problem(ctx)
+    n, d = A.shape
+    times, results, _ = ctx.timeit(
+        {
+            "numpy": lambda: np.linalg.lstsq(A, b, rcond=None)[0],
+            "gelsy": lambda: sla.lstsq(A, b, lapack_driver="gelsy")[0],
+            "randla": lambda: rl.lstsq(A, b, rng=SEED),
+        }
+    )
+    res = results["randla"]
+    rows = []
+    for name, anchor, target in (
+        ("numpy", "`numpy.linalg.lstsq` (gelsd)", 4.0),
+        ("gelsy", '`scipy.linalg.lstsq(lapack_driver="gelsy")`', 3.0),
+    ):
+        ref = results[name]
+        diff = np.linalg.norm(res.x - ref) / np.linalg.norm(ref)
+        rows.append(
+            Row(
+                workload=f"W5 lstsq {n}x{d}, cond 1e6 vs {name}",
+                anchor=anchor,
+                anchor_s=times[name],
+                randla_s=times["randla"],
+                target=f">={target:g}x; x within 1e-8",
+                min_ratio=target,
+                accuracy=(
+                    f"{res.method}, {res.iterations} LSQR iterations; "
+                    f"|x - x_{name}|/|x| {diff:.1e} {'ok' if diff <= 1e-8 else 'MISS'}"
+                ),
+            )
+        )
+    return rows
+
+
+@workload("W6", "randomized SVD of a noisy low-rank matrix")
+def w6_svd(ctx: Context) -> list[Row]:
+    try:
+        from sklearn.utils.extmath import randomized_svd
+    except ImportError:
+        return [
+            Row("W6 svd", "sklearn randomized_svd", None, None, ">=2x", error="sklearn missing")
+        ]
+    m, n, r, k = (3000, 1500, 100, 20) if ctx.quick else (10_000, 5_000, 300, 50)
+    rng = np.random.default_rng(SEED + 6)
+    A = rng.standard_normal((m, r)) @ rng.standard_normal((r, n)) / np.sqrt(r)
+    A += 0.1 * rng.standard_normal((m, n))
+    times, results, _ = ctx.timeit(
+        {
+            "sklearn": lambda: randomized_svd(A, k, random_state=SEED),
+            "randla": lambda: rl.svd(A, k, rng=SEED),
+        }
+    )
+
+    def residual(usv: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+        U, s_, Vt = usv
+        return float(np.linalg.norm(A - (U * s_) @ Vt))
+
+    ours, theirs = residual(results["randla"]), residual(results["sklearn"])
+    return [
+        Row(
+            workload=f"W6 svd {m}x{n} rank {r} + noise, k={k}",
+            anchor="`sklearn.utils.extmath.randomized_svd` (defaults)",
+            anchor_s=times["sklearn"],
+            randla_s=times["randla"],
+            target=">=2x; residual <= sklearn's",
+            min_ratio=2.0,
+            accuracy=(
+                f"||A - U S Vt||_F {ours:.6g} vs sklearn {theirs:.6g} "
+                f"{'ok' if ours <= theirs * (1 + 1e-6) else 'MISS'}"
+            ),
+        )
+    ]
+
+
 @workload("W17", "CG on a memory-bound 2-D Poisson problem")
 def w17_cg(ctx: Context) -> list[Row]:
     return [_cg_row(ctx, "W17", 300 if ctx.quick else 1000, 2.0, 1.3)]

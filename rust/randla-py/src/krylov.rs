@@ -407,6 +407,7 @@ fn krylov_solve<'py>(
                 btol,
                 conlim,
                 maxiter,
+                fused_normal: false,
             };
             if method == "lsqr" {
                 Method::Lsqr(options)

@@ -14,7 +14,11 @@ pub struct GolubKahan<T> {
     cols: usize,
     m: usize,
     av: Vec<T>,
+    /// `A^T u` for the current `u` (kept for the fused step).
     atu: Vec<T>,
+    /// `A^T A v` (the fused step's product).
+    atav: Vec<T>,
+    fused: bool,
 }
 
 fn reciprocals<T: Real>(norms: &[f64]) -> Vec<T> {
@@ -35,11 +39,16 @@ fn sqrt_all(squares: Vec<f64>) -> Vec<f64> {
 
 impl<T: Real> GolubKahan<T> {
     /// Starts from `b - A x0`; returns `(beta_1, alpha_1)` per column.
+    /// With `fused`, steps get `A^T u` from `A^T A v` where the operator can
+    /// compute both products in one pass (see [`LeastSquaresOptions`]).
+    ///
+    /// [`LeastSquaresOptions`]: super::LeastSquaresOptions
     pub fn start(
         a: &dyn Operator<T>,
         b: &[T],
         x0: Option<&[T]>,
         m: usize,
+        fused: bool,
     ) -> Result<(Self, Vec<f64>, Vec<f64>)> {
         let (rows, cols) = a.shape();
         let mut u = b.to_vec();
@@ -52,6 +61,11 @@ impl<T: Real> GolubKahan<T> {
         normalize(&mut u, &beta);
         let mut v = vec![T::ZERO; cols * m];
         a.apply_transpose(view(&u, rows, m), view_mut(&mut v, cols, m))?;
+        let atu = if fused {
+            v.clone()
+        } else {
+            vec![T::ZERO; cols * m]
+        };
         let alpha = column_norms(&v, m);
         normalize(&mut v, &alpha);
         let gk = Self {
@@ -61,7 +75,9 @@ impl<T: Real> GolubKahan<T> {
             cols,
             m,
             av,
-            atu: vec![T::ZERO; cols * m],
+            atu,
+            atav: vec![T::ZERO; if fused { cols * m } else { 0 }],
+            fused,
         };
         Ok((gk, beta, alpha))
     }
@@ -71,6 +87,23 @@ impl<T: Real> GolubKahan<T> {
         let (rows, cols, m) = (self.rows, self.cols, self.m);
         let ones = vec![T::ONE; m];
         let neg_alpha: Vec<T> = alpha.iter().map(|&x| T::from_f64(-x)).collect();
+        if self.fused
+            && a.apply_normal(
+                view(&self.v, cols, m),
+                view_mut(&mut self.av, rows, m),
+                view_mut(&mut self.atav, cols, m),
+            )?
+        {
+            // u = (A v - alpha u) / beta and A^T u = (A^T A v - alpha A^T u_old) / beta.
+            let beta = sqrt_all(axpby_dots(&ones, &self.av, &neg_alpha, &mut self.u));
+            normalize(&mut self.u, &beta);
+            axpby(&ones, &self.atav, &neg_alpha, &mut self.atu);
+            normalize(&mut self.atu, &beta);
+            let neg_beta: Vec<T> = beta.iter().map(|&x| T::from_f64(-x)).collect();
+            let new_alpha = sqrt_all(axpby_dots(&ones, &self.atu, &neg_beta, &mut self.v));
+            normalize(&mut self.v, &new_alpha);
+            return Ok((beta, new_alpha));
+        }
         // av = A v - alpha u and its column norms, each block finished while
         // in cache; then av becomes the new u.
         let u = &self.u;

@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 
 use faer::linalg::matmul::matmul;
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
@@ -33,6 +34,17 @@ pub trait Operator<T: Real>: Sync {
             MatMut::from_row_major_slice_mut(y, rows, m),
         )?;
         Ok(column_dots(x, y, m))
+    }
+
+    /// `ax = A x` and `atax = A^T A x` in one pass over `A`, where the operator
+    /// can; returns `false` (and computes nothing) otherwise.
+    fn apply_normal(
+        &self,
+        _x: MatRef<'_, T>,
+        _ax: MatMut<'_, T>,
+        _atax: MatMut<'_, T>,
+    ) -> Result<bool> {
+        Ok(false)
     }
 
     /// `y = A x`, then `then` on each block of rows of `y` (see
@@ -70,6 +82,55 @@ impl<T: Real> Operator<T> for DenseOperator<'_, T> {
         let par = Par::rayon(crate::parallel::num_threads());
         crate::parallel::install(|| matmul(y, Accum::Replace, self.0.transpose(), x, T::ONE, par));
         Ok(())
+    }
+    /// Row blocks of `A` stay in cache between `t = A_b x` and `A_b^T t`:
+    /// the matrix is read once for both products. Eight fixed chunks of rows
+    /// sum their partial `A^T A x` in order, whatever the thread count.
+    fn apply_normal(
+        &self,
+        x: MatRef<'_, T>,
+        ax: MatMut<'_, T>,
+        mut atax: MatMut<'_, T>,
+    ) -> Result<bool> {
+        let a = self.0;
+        let (rows, cols) = (a.nrows(), a.ncols());
+        let m = x.ncols();
+        let chunks = even_blocks(rows, rows.div_ceil(8).max(1));
+        let partials: Vec<faer::Mat<T>> = crate::parallel::install(|| {
+            split_rows(ax, &chunks)
+                .into_par_iter()
+                .zip(chunks.par_iter())
+                .map(|(mut piece, range)| {
+                    let mut acc = faer::Mat::<T>::zeros(cols, m);
+                    let block = (1usize << 15) / cols.max(1);
+                    let block = block.clamp(16, 1024);
+                    let mut start = range.start;
+                    while start < range.end {
+                        let end = (start + block).min(range.end);
+                        let ab = a.get(start..end, ..);
+                        let mut t = piece
+                            .rb_mut()
+                            .get_mut(start - range.start..end - range.start, ..);
+                        matmul(t.rb_mut(), Accum::Replace, ab, x, T::ONE, Par::Seq);
+                        matmul(
+                            acc.as_mut(),
+                            Accum::Add,
+                            ab.transpose(),
+                            t.rb(),
+                            T::ONE,
+                            Par::Seq,
+                        );
+                        start = end;
+                    }
+                    acc
+                })
+                .collect()
+        });
+        atax.fill(T::ZERO);
+        for p in partials {
+            atax += &p;
+        }
+        Ok(true)
     }
 }
 
