@@ -115,6 +115,7 @@ def lowrank_svd(
     k: int,
     n_iter: int,
     center: bool = False,
+    block_krylov: bool = False,
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
 def lowrank_nystrom(
     a: tuple[Any, ...],

@@ -4,7 +4,9 @@
 They follow Halko, Martinsson & Tropp (2011) with scikit-learn's names and
 defaults (``oversamples=10``, ``n_iter="auto"``: 7 power iterations when
 ``k < 0.1 * min(A.shape)``, else 4; ``svd_flip`` signs), re-orthonormalizing by
-QR at every pass, and the stable shifted Nyström method of Tropp, Yurtsever,
+QR at every pass; ``svd`` uses the block Krylov space (Musco & Musco 2015) by
+default, which reaches the same accuracy in fewer passes; and the stable
+shifted Nyström method of Tropp, Yurtsever,
 Udell & Cevher (2017). Every product with ``A`` runs in the Rust core, so dense,
 sparse and operator inputs share one path; ``center=True`` subtracts the column
 means inside the products and never densifies a sparse ``A``.
@@ -33,11 +35,14 @@ def _count(value: Any, name: str, low: int) -> int:
     return int(value)
 
 
-def _n_iter(n_iter: Any, k: int, shape: tuple[int, int]) -> int:
+def _n_iter(n_iter: Any, k: int, shape: tuple[int, int], krylov: bool = False) -> int:
     if isinstance(n_iter, str):
         if n_iter != "auto":
             raise ValueError(f"n_iter must be 'auto' or an int >= 0, got {n_iter!r}")
-        return 7 if k < 0.1 * min(shape) else 4
+        small = k < 0.1 * min(shape)
+        if krylov:
+            return 3 if small else 2
+        return 7 if small else 4
     return _count(n_iter, "n_iter", 0)
 
 
@@ -120,6 +125,7 @@ def svd(
     center: bool = False,
     sketch: str = "gaussian",
     rng: RNGLike = None,
+    method: str = "block_krylov",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Randomized truncated SVD ``A ~ U diag(s) Vt`` (Halko, Martinsson & Tropp).
 
@@ -131,7 +137,9 @@ def svd(
     oversamples : int
         Extra test vectors (scikit-learn's ``n_oversamples``).
     n_iter : int or "auto"
-        Power iterations, each re-orthonormalized by QR ("auto": 7 if
+        With ``method="block_krylov"``: Krylov steps ("auto": 3 if
+        ``k < 0.1 min(m, n)``, else 2). With ``method="power"``: power
+        iterations, each re-orthonormalized by QR ("auto": 7 if
         ``k < 0.1 min(m, n)``, else 4, as scikit-learn).
     center : bool
         Decompose ``A - A.mean(axis=0)`` (randomized PCA) without forming it:
@@ -139,6 +147,15 @@ def svd(
     sketch : str
         The test matrix's distribution (a :mod:`randla.sketch` operator).
     rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+    method : {"block_krylov", "power"}
+        ``"block_krylov"`` (default; Musco & Musco 2015) keeps every block
+        ``(A A^T)^i A Omega``, ``i <= n_iter``, and extracts the SVD from their
+        joint span: with 3 steps it matches or beats 7 power iterations
+        (scikit-learn's default) in fewer passes over ``A``, at the price of a
+        basis of ``(k + oversamples)(n_iter + 1)`` columns (capped at
+        ``min(m, n)``). ``"power"``: the classic power-iteration range finder
+        (Halko, Martinsson & Tropp, Algorithm 4.4), the basis of
+        :func:`range_finder`, with ``k + oversamples`` columns.
 
     Returns
     -------
@@ -150,8 +167,10 @@ def svd(
 
     Notes
     -----
-    Cost: ``2 (n_iter + 1) + 1`` products of ``A`` or ``A^T`` with
-    ``k + oversamples`` vectors, plus QR and SVD of thin matrices.
+    Cost with ``l = k + oversamples``: ``2 n_iter + 1`` products of ``A`` or
+    ``A^T`` with ``l`` vectors and one with ``l (n_iter + 1)`` vectors
+    (block Krylov), or ``2 n_iter + 2`` products with ``l`` vectors (power),
+    plus QR and SVD of thin matrices.
 
     Examples
     --------
@@ -162,10 +181,14 @@ def svd(
     >>> bool(np.allclose(s, np.linalg.svd(A, compute_uv=False)[:5]))
     True
     """
+    if method not in ("block_krylov", "power"):
+        raise ValueError(f"method must be 'block_krylov' or 'power', got {method!r}")
+    krylov = method == "block_krylov"
     spec, shape, k, width, key = _setup(A, k, oversamples, sketch, rng)
     dtype = _dtype_of(spec)
     omega = _test_matrix(sketch, width, shape[1], key, dtype)
-    return _core.lowrank_svd(spec, omega, k, _n_iter(n_iter, k, shape), center=bool(center))
+    steps = _n_iter(n_iter, k, shape, krylov)
+    return _core.lowrank_svd(spec, omega, k, steps, center=bool(center), block_krylov=krylov)
 
 
 def _check_symmetric(spec: tuple[Any, ...], A: Any) -> None:

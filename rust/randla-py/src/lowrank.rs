@@ -84,10 +84,13 @@ fn svd_typed<'py, T: Real + Element>(
     k: usize,
     n_iter: usize,
     center: bool,
+    block_krylov: bool,
 ) -> PyResult<Triple<'py>> {
     let omega: PyReadonlyArray2<'py, T> = omega.extract()?;
     let omega = mat_ref(&omega);
-    let r = with_operator(py, a, center, |op| lowrank::svd(op, omega, k, n_iter))?;
+    let r = with_operator(py, a, center, |op| {
+        lowrank::svd(op, omega, k, n_iter, block_krylov)
+    })?;
     Ok((
         to_numpy(py, &r.u).into_any(),
         r.s.into_pyarray(py).into_any(),
@@ -95,9 +98,9 @@ fn svd_typed<'py, T: Real + Element>(
     ))
 }
 
-/// Randomized SVD of rank k: (U, s, Vt).
+/// Randomized SVD of rank k: (U, s, Vt), by power iterations or block Krylov.
 #[pyfunction]
-#[pyo3(signature = (a, omega, k, n_iter, center=false))]
+#[pyo3(signature = (a, omega, k, n_iter, center=false, block_krylov=false))]
 fn lowrank_svd<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
@@ -105,8 +108,13 @@ fn lowrank_svd<'py>(
     k: usize,
     n_iter: usize,
     center: bool,
+    block_krylov: bool,
 ) -> PyResult<Triple<'py>> {
-    by_omega_dtype!(py, omega, svd_typed(a, omega, k, n_iter, center))
+    by_omega_dtype!(
+        py,
+        omega,
+        svd_typed(a, omega, k, n_iter, center, block_krylov)
+    )
 }
 
 fn nystrom_typed<'py, T: Real + Element>(

@@ -132,6 +132,41 @@ pub fn range_finder<T: Real>(
     })
 }
 
+/// An orthonormal basis of the block Krylov space `[A Omega, (A A^T) A Omega,
+/// ..., (A A^T)^q A Omega]` (Musco & Musco 2015): `nrows x l (q + 1)` columns
+/// (fewer if that exceeds `min(nrows, ncols)`). Each block is orthonormalized
+/// as it is made and the whole basis once more at the end.
+pub fn block_krylov_basis<T: Real>(
+    a: &dyn Operator<T>,
+    omega: MatRef<'_, T>,
+    q: usize,
+) -> Result<Mat<T>> {
+    let (rows, cols) = a.shape();
+    ensure!(
+        omega.nrows() == cols && omega.ncols() >= 1 && omega.ncols() <= rows.min(cols),
+        "the test matrix must be {cols} x l with 1 <= l <= {}, got {} x {}",
+        rows.min(cols),
+        omega.nrows(),
+        omega.ncols()
+    );
+    let l = omega.ncols();
+    let steps = q.min(rows.min(cols) / l - 1);
+    crate::parallel::install(|| {
+        let mut krylov = Mat::<T>::zeros(rows, l * (steps + 1));
+        let mut block = orthonormal_basis(times(a, omega)?.as_ref());
+        krylov.as_mut().get_mut(.., ..l).copy_from(block.as_ref());
+        for i in 1..=steps {
+            let z = transpose_times(a, block.as_ref())?;
+            block = orthonormal_basis(times(a, z.as_ref())?.as_ref());
+            krylov
+                .as_mut()
+                .get_mut(.., i * l..(i + 1) * l)
+                .copy_from(block.as_ref());
+        }
+        Ok(orthonormal_basis(krylov.as_ref()))
+    })
+}
+
 /// Flips column signs of `u` (and the matching rows of `vt`, if given) so the
 /// largest-magnitude entry of each column of `u` is positive (scikit-learn's
 /// `svd_flip`; the first such entry on ties).
@@ -167,12 +202,14 @@ pub struct LowRankSvd<T> {
 }
 
 /// Randomized SVD of rank `k` from the range of `A Omega` (`omega`:
-/// `ncols x l`, `k <= l`) after `n_iter` power iterations.
+/// `ncols x l`, `k <= l`) after `n_iter` power iterations, or from the block
+/// Krylov space of `n_iter` steps.
 pub fn svd<T: Real>(
     a: &dyn Operator<T>,
     omega: MatRef<'_, T>,
     k: usize,
     n_iter: usize,
+    block_krylov: bool,
 ) -> Result<LowRankSvd<T>> {
     ensure!(
         k >= 1 && k <= omega.ncols(),
@@ -180,7 +217,11 @@ pub fn svd<T: Real>(
         omega.ncols()
     );
     crate::parallel::install(|| {
-        let q = range_finder(a, omega, n_iter)?;
+        let q = if block_krylov {
+            block_krylov_basis(a, omega, n_iter)?
+        } else {
+            range_finder(a, omega, n_iter)?
+        };
         // B = Q^T A, factored through its transpose A^T Q = Ub S Vb^T, so
         // B = Vb S Ub^T.
         let bt = transpose_times(a, q.as_ref())?;
@@ -279,7 +320,11 @@ mod tests {
         let a = &left * &right;
         let omega = Mat::from_fn(30, 6, |i, j| (((i * 31 + j * 17) % 23) as f64 - 11.0) / 7.0);
         let op = DenseOperator(a.as_ref());
-        let r = svd(&op, omega.as_ref(), 3, 1).unwrap();
+        let r = svd(&op, omega.as_ref(), 3, 1, false).unwrap();
+        let rk = svd(&op, omega.as_ref(), 3, 1, true).unwrap();
+        for j in 0..3 {
+            assert!((r.s[j] - rk.s[j]).abs() < 1e-9 * r.s[0]);
+        }
         let mut approx = Mat::<f64>::zeros(40, 30);
         for j in 0..3 {
             for (row, col) in (0..40).flat_map(|i| (0..30).map(move |c| (i, c))) {
