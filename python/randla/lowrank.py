@@ -4,8 +4,9 @@
 They follow Halko, Martinsson & Tropp (2011) with scikit-learn's names and
 defaults (``oversamples=10``, ``n_iter="auto"``: 7 power iterations when
 ``k < 0.1 * min(A.shape)``, else 4; ``svd_flip`` signs), re-orthonormalizing by
-QR at every pass; ``svd`` uses the block Krylov space (Musco & Musco 2015) by
-default, which reaches the same accuracy in fewer passes; and the stable
+QR at every pass; ``svd`` uses the block Krylov space (Musco & Musco 2015)
+when its basis stays narrow, which reaches the same accuracy in fewer passes;
+and the stable
 shifted Nyström method of Tropp, Yurtsever,
 Udell & Cevher (2017). Every product with ``A`` runs in the Rust core, so dense,
 sparse and operator inputs share one path; ``center=True`` subtracts the column
@@ -125,7 +126,7 @@ def svd(
     center: bool = False,
     sketch: str = "gaussian",
     rng: RNGLike = None,
-    method: str = "block_krylov",
+    method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Randomized truncated SVD ``A ~ U diag(s) Vt`` (Halko, Martinsson & Tropp).
 
@@ -147,8 +148,11 @@ def svd(
     sketch : str
         The test matrix's distribution (a :mod:`randla.sketch` operator).
     rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
-    method : {"block_krylov", "power"}
-        ``"block_krylov"`` (default; Musco & Musco 2015) keeps every block
+    method : {"auto", "block_krylov", "power"}
+        ``"auto"`` (default): block Krylov when its basis,
+        ``(k + oversamples)(n_iter + 1)`` columns, stays within a quarter of
+        ``min(m, n)``, power iterations otherwise (a wide basis costs more
+        than the passes it saves). ``"block_krylov"`` (Musco & Musco 2015) keeps every block
         ``(A A^T)^i A Omega``, ``i <= n_iter``, and extracts the SVD from their
         joint span: with 3 steps it matches or beats 7 power iterations
         (scikit-learn's default) in fewer passes over ``A``, at the price of a
@@ -181,10 +185,13 @@ def svd(
     >>> bool(np.allclose(s, np.linalg.svd(A, compute_uv=False)[:5]))
     True
     """
-    if method not in ("block_krylov", "power"):
-        raise ValueError(f"method must be 'block_krylov' or 'power', got {method!r}")
-    krylov = method == "block_krylov"
+    if method not in ("auto", "block_krylov", "power"):
+        raise ValueError(f"method must be 'auto', 'block_krylov' or 'power', got {method!r}")
     spec, shape, k, width, key = _setup(A, k, oversamples, sketch, rng)
+    if method == "auto":
+        krylov = width * (_n_iter(n_iter, k, shape, True) + 1) <= min(shape) / 4
+    else:
+        krylov = method == "block_krylov"
     dtype = _dtype_of(spec)
     omega = _test_matrix(sketch, width, shape[1], key, dtype)
     steps = _n_iter(n_iter, k, shape, krylov)
