@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import randla as rl
@@ -9,7 +11,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 SKETCHES = ["gaussian", "rademacher", "srht", "countsketch", "sparse_sign", "sparse_rp"]
-SVD_METHODS = ["block_krylov", "power"]
+SVD_METHODS = ["auto", "block_krylov", "power"]
 
 
 def decaying(m: int, n: int, base: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,22 +108,28 @@ def test_svd_k_equal_min_shape(k: int) -> None:
     np.testing.assert_allclose((U * s) @ Vt, A.T, atol=1e-10 * s[0])
 
 
+@functools.lru_cache(maxsize=1)
+def _noisy_low_rank() -> tuple[np.ndarray, np.ndarray]:
+    """600 x 400 of rank 20 plus 0.01 Gaussian noise, and its singular values."""
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((600, 20)) @ rng.standard_normal((20, 400))
+    A += 0.01 * rng.standard_normal(A.shape)
+    A.flags.writeable = False
+    return A, np.linalg.svd(A, compute_uv=False)
+
+
 @pytest.mark.parametrize("method", SVD_METHODS)
 @pytest.mark.parametrize("k", [10, 25, 50])
 def test_svd_not_worse_than_sklearn(k: int, method: str) -> None:
     extmath = pytest.importorskip("sklearn.utils.extmath")
-    rng = np.random.default_rng(5)
-    A = rng.standard_normal((600, 20)) @ rng.standard_normal((20, 400))
-    A += 0.01 * rng.standard_normal(A.shape)
+    A, s_ref = _noisy_low_rank()
     U, s, Vt = rl.svd(A, k, oversamples=10, n_iter="auto", method=method, rng=0)
-    Us, ss, Vts = extmath.randomized_svd(
-        A, k, n_oversamples=10, n_iter="auto", random_state=0
-    )
+    Us, ss, Vts = extmath.randomized_svd(A, k, n_oversamples=10, n_iter="auto", random_state=0)
     ours = np.linalg.norm(A - (U * s) @ Vt)
     theirs = np.linalg.norm(A - (Us * ss) @ Vts)
     assert ours <= 1.01 * theirs
     # And both are within a whisker of the optimum.
-    optimum = np.sqrt(np.sum(np.linalg.svd(A, compute_uv=False)[k:] ** 2))
+    optimum = np.sqrt(np.sum(s_ref[k:] ** 2))
     assert optimum * (1 - 1e-12) <= ours <= 1.01 * optimum
 
 
@@ -255,7 +263,6 @@ def test_range_finder_decaying_spectrum(m: int, n: int, k: int, oversamples: int
     assert error >= s_ref[width] * (1 - 1e-10)
     # ...and with power iterations on a decaying spectrum this one is close.
     assert error <= 1.01 * s_ref[width]
-    assert error <= s_ref[k]
 
 
 @pytest.mark.parametrize(("k", "oversamples"), [(195, 10), (200, 0), (150, 100)])
@@ -405,12 +412,6 @@ def test_range_finder_and_eigh_float32() -> None:
     np.testing.assert_allclose(w, np.linalg.eigvalsh(P)[::-1][:5], rtol=1e-4)
 
 
-@pytest.mark.xfail(
-    reason="a float32 LinearOperator gives a float32 operator spec but a float64 test "
-    "matrix (_dtype_of returns float64 for operators): TypeError 'type mismatch: "
-    "from=float32, to=float64' from the core",
-    strict=True,
-)
 @pytest.mark.parametrize("function", ["svd", "range_finder", "eigh"])
 def test_float32_linear_operator(function: str) -> None:
     G = np.random.default_rng(22).standard_normal((120, 6))

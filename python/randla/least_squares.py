@@ -225,7 +225,10 @@ def lstsq(
     elif n >= d:
         S = _make_sketch(sketch, min(k, n), n, key, dtype)
         sa = _sketch_rows(S, A, spec, dtype)
-        sb = np.asarray(S @ b2, dtype=dtype)
+        try:
+            sb = np.asarray(S @ b2, dtype=dtype)
+        except ValueError:  # the sketch checks its input (as "A"); name b
+            raise ValueError("b contains NaN or infinity") from None
         core_method = "sketch_solve" if method == "sketch_solve" else "sketch_precondition"
         raw = _core.lstsq_solve(core_method, spec, b2, sa, sb, rtol=float(rtol), maxiter=limit)
     else:

@@ -49,7 +49,7 @@ def _n_iter(n_iter: Any, k: int, shape: tuple[int, int], krylov: bool = False) -
 
 def _setup(
     A: Any, k: Any, oversamples: Any, sketch: str, rng: RNGLike
-) -> tuple[tuple[Any, ...], tuple[int, int], int, int, int]:
+) -> tuple[tuple[Any, ...], tuple[int, int], int, int, int, np.dtype]:
     if sketch not in _SKETCHES:
         raise ValueError(f"sketch must be one of {tuple(_SKETCHES)}, got {sketch!r}")
     spec, shape, dtype = _operator_spec(A, "A", None, np.dtype(np.float32), True)
@@ -58,7 +58,7 @@ def _setup(
         raise ValueError(f"k = {k} must be <= min(A.shape) = {min(shape)} (A has shape {shape})")
     oversamples = _count(oversamples, "oversamples", 0)
     width = min(k + oversamples, min(shape))
-    return spec, shape, k, width, key_from_rng(rng)
+    return spec, shape, k, width, key_from_rng(rng), dtype
 
 
 def _test_matrix(sketch: str, width: int, n: int, key: int, dtype: np.dtype) -> np.ndarray:
@@ -103,18 +103,9 @@ def range_finder(
     >>> Q.shape, bool(np.allclose(Q @ (Q.T @ A), A))
     ((50, 3), True)
     """
-    spec, shape, k, width, key = _setup(A, k, oversamples, sketch, rng)
-    dtype = _dtype_of(spec)
+    spec, shape, k, width, key, dtype = _setup(A, k, oversamples, sketch, rng)
     omega = _test_matrix(sketch, width, shape[1], key, dtype)
     return _core.lowrank_range_finder(spec, omega, _n_iter(n_iter, k, shape))
-
-
-def _dtype_of(spec: tuple[Any, ...]) -> np.dtype:
-    if spec[0] == "dense":
-        return np.dtype(spec[1].dtype)
-    if spec[0] == "sparse":
-        return np.dtype(spec[5].dtype)
-    return np.dtype(np.float64)
 
 
 def svd(
@@ -187,12 +178,11 @@ def svd(
     """
     if method not in ("auto", "block_krylov", "power"):
         raise ValueError(f"method must be 'auto', 'block_krylov' or 'power', got {method!r}")
-    spec, shape, k, width, key = _setup(A, k, oversamples, sketch, rng)
+    spec, shape, k, width, key, dtype = _setup(A, k, oversamples, sketch, rng)
     if method == "auto":
         krylov = width * (_n_iter(n_iter, k, shape, True) + 1) <= min(shape) / 4
     else:
         krylov = method == "block_krylov"
-    dtype = _dtype_of(spec)
     omega = _test_matrix(sketch, width, shape[1], key, dtype)
     steps = _n_iter(n_iter, k, shape, krylov)
     return _core.lowrank_svd(spec, omega, k, steps, center=bool(center), block_krylov=krylov)
@@ -255,10 +245,9 @@ def eigh(
     """
     if method != "nystrom":
         raise ValueError(f"method must be 'nystrom', got {method!r}")
-    spec, shape, k, width, key = _setup(A, k, oversamples, "gaussian", rng)
+    spec, shape, k, width, key, dtype = _setup(A, k, oversamples, "gaussian", rng)
     if shape[0] != shape[1]:
         raise ValueError(f"A must be square, got shape {shape}")
     _check_symmetric(spec, A)
-    dtype = _dtype_of(spec)
     omega = _test_matrix("gaussian", width, shape[1], key, dtype)
     return _core.lowrank_nystrom(spec, omega, k)
