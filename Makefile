@@ -15,7 +15,7 @@ CHECK_API := $(firstword $(wildcard ../shared/tools/check_api.py) $(wildcard sha
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.8,<2" numpy scipy pytest randomgen ruff mypy
+	$(PIP) install --quiet "maturin>=1.8,<2" numpy scipy scikit-learn pytest randomgen ruff mypy
 	touch $(STAMP)
 
 venv: $(STAMP)
