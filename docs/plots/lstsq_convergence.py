@@ -6,8 +6,8 @@ the repository root, with randla built into .venv (``make build``):
     .venv/bin/python docs/plots/lstsq_convergence.py
 
 It writes docs/_static/lstsq_convergence.png (committed, so the docs build does
-not recompute it) and prints the iteration counts it plots. It takes about 30
-seconds on two cores, most of it in scipy's LSQR.
+not recompute it) and prints the iteration counts it plots. It takes under a
+minute on two cores, most of it in scipy's LSQR.
 
 The problem: A = U diag(s) V^T of shape 20,000 x 100 with singular values s
 spaced geometrically from 1 to 1e-8 (cond(A) = 1e8), and b = U c + r with c
@@ -67,7 +67,9 @@ def problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return A, b, V @ (c / s)
 
 
-def measures(A: np.ndarray, b: np.ndarray, x_star: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+def measures(
+    A: np.ndarray, b: np.ndarray, x_star: np.ndarray, x: np.ndarray
+) -> tuple[float, float]:
     r = b - A @ x
     error = np.linalg.norm(x - x_star) / np.linalg.norm(x_star)
     normal = np.linalg.norm(A.T @ r) / np.linalg.norm(r)  # ||A||_2 = 1

@@ -15,8 +15,9 @@ and E Gaussian noise of spectral norm about 2e-3. The exact singular values
 come from numpy.linalg.svd. rl.svd(A, 50, n_iter=q, rng=0) estimates the top
 50 with the default oversamples=10, for q = 0, 1, 2, 4:
 
-* left: method="block_krylov" (the default; q Krylov steps, a basis of
-  60 (q + 1) columns);
+* left: method="block_krylov" (q Krylov steps, a basis of 60 (q + 1)
+  columns; what the default method="auto" picks for this matrix, whose basis
+  stays within min(A.shape) / 4 = 500 columns);
 * right: method="power" (q power iterations, a basis of 60 columns; 2 q + 2
   passes over A).
 
@@ -73,7 +74,7 @@ def main() -> None:
             )
             top.plot(index, s, color=color, lw=1.4, marker=".", ms=4, label=f"n_iter = {q}")
             bottom.plot(index, np.maximum(error, 1e-16), color=color, lw=1.4, marker=".", ms=4)
-        name = "block Krylov, the default" if method == "block_krylov" else "power iterations"
+        name = 'what "auto" picks here' if method == "block_krylov" else "power iterations"
         top.set_title(f'method="{method}" ({name})')
         top.set_yscale("log")
         bottom.set_yscale("log")
@@ -83,7 +84,8 @@ def main() -> None:
             ax.grid(True, which="major", alpha=0.3)
         top.legend(fontsize=9, loc="upper right")
     fig.suptitle(
-        rf"rl.svd(A, {K}, n_iter=q): $A$ of shape {M} $\times$ {N}, $\sigma_i \approx 1/i$ plus noise"
+        rf"rl.svd(A, {K}, n_iter=q): $A$ of shape {M} $\times$ {N}, "
+        r"$\sigma_i \approx 1/i$ plus noise"
     )
     axes[0, 0].set_ylabel(r"singular value $\sigma_i$")
     axes[1, 0].set_ylabel(r"relative error $|\sigma_i - \tilde\sigma_i| \,/\, \sigma_i$")

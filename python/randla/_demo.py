@@ -1,10 +1,15 @@
-"""``python -m randla demo``: a short tour of randla's sketches next to numpy/scipy.
+"""``python -m randla demo``: a short tour of randla next to numpy/scipy.
 
 Sketches one tall matrix with every operator of :mod:`randla.sketch`, and
 prints for each the wall time and the distortion of the embedding, next to
-what a numpy/scipy user would write instead. About a minute at full size
-(200,000 x 200); ``quick=True`` (``--quick``) runs a 50,000 x 100 matrix in a
-few seconds. Imports only numpy, scipy and randla.
+what a numpy/scipy user would write instead. Then solves a tall
+ill-conditioned least-squares problem with :func:`randla.lstsq` against
+``numpy.linalg.lstsq``, and computes a truncated SVD with :func:`randla.svd`
+against ``numpy.linalg.svd`` (and scikit-learn's ``randomized_svd`` when it
+is installed). About a minute at full size (200,000 x 200 for the sketches,
+100,000 x 100 for least squares, 2,000 x 1,000 for the SVD); ``quick=True``
+(``--quick``) runs smaller problems in a few seconds. Imports only numpy,
+scipy and randla (and scikit-learn if available).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import scipy.linalg
 
 from . import _core, sketch
 from ._threads import get_num_threads, num_threads
+from .least_squares import lstsq
+from .lowrank import svd
 
 __all__ = ["run"]
 
@@ -225,8 +232,152 @@ def run(quick: bool = False) -> None:
     except Exception as exc:  # noqa: BLE001
         print(f"  check failed: {type(exc).__name__}: {exc}")
     print()
+    _least_squares_section(quick, line)
+    _svd_section(quick, line)
     print("Try it:")
     print("  import randla as rl")
     print("  S = rl.sketch.srht(800, A.shape[0], rng=0)   # lazy: stores a key, not a matrix")
     print("  SA = S @ A              # same as rl.sketch.apply(A, 800, method='srht', rng=0)")
+    print("  res = rl.lstsq(A, b, rng=0)   # res.x, res.iterations, res.residual_norm")
+    print("  U, s, Vt = rl.svd(A, 20, rng=0)   # center=True: PCA, a sparse A stays sparse")
     print("  benches/compare.py runs the benchmark workloads against numpy/scipy.")
+
+
+def _speedup(base: Optional[float], secs: Optional[float], ref: str) -> str:
+    if base is None or secs is None or secs <= 0:
+        return "-"
+    r = base / secs
+    r_s = f"{r:.0f}" if r >= 10 else f"{r:.1f}" if r >= 1 else f"{r:.2f}"
+    return f"{r_s}x vs {ref}"
+
+
+def _rel(x: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.linalg.norm(x - ref) / np.linalg.norm(ref))
+
+
+def _least_squares_section(quick: bool, line: str) -> None:
+    """rl.lstsq against numpy.linalg.lstsq on a tall ill-conditioned dense problem."""
+    n, d = (20_000, 50) if quick else (100_000, 100)
+    cond = 1e6
+    rng = np.random.default_rng(_SEED + 2)
+    V, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    # Gaussian columns scaled from 1 to 1/cond, then rotated: cond(A) is about 1e6.
+    A = (rng.standard_normal((n, d)) * np.geomspace(1.0, 1.0 / cond, d)) @ V.T
+    b = A @ rng.standard_normal(d) + 1e-3 * rng.standard_normal(n)
+
+    print(line)
+    print("Least squares: x = argmin ||A x - b||, rl.lstsq next to numpy.linalg.lstsq")
+    print(line)
+    t_np, ref, err = _timed(lambda: np.linalg.lstsq(A, b, rcond=None))
+    if err is not None or ref is None:
+        print(f"  numpy.linalg.lstsq FAILED: {err}")
+        print()
+        return
+    x_np, _, _, sv = ref
+    print(
+        f"A: {n:,} x {d} float64 ({A.nbytes / 2**20:.0f} MiB), condition number "
+        f"{sv[0] / sv[-1]:.1e}; b = A x + noise."
+    )
+    print("Score: |x - x_numpy| / |x_numpy|, the relative difference from numpy's solution.")
+    print()
+    rows: list[tuple[str, str, Optional[float], Any, Optional[str]]] = [
+        ("numpy.linalg.lstsq", "np.linalg.lstsq(A, b)  (SVD, LAPACK gelsd)", t_np, None, None)
+    ]
+    for label, code, fn in [
+        ("randla sketch_precondition", "rl.lstsq(A, b, rng=0)  (method='auto')",
+         lambda: lstsq(A, b, rng=0)),
+        ("randla direct", "rl.lstsq(A, b, method='direct')  (Householder QR)",
+         lambda: lstsq(A, b, method="direct")),
+        ("randla sketch_solve", "rl.lstsq(A, b, method='sketch_solve', rng=0)",
+         lambda: lstsq(A, b, method="sketch_solve", rng=0)),
+    ]:  # fmt: skip
+        secs, out, err = _timed(fn)
+        rows.append((label, code, secs, out, err))
+    name_w = max(len(r[0]) for r in rows)
+    print(f"  {'solver':<{name_w}}  {'time':>9}  {'speed-up':>15}  {'|x - x_numpy|/|x|':>17}")
+    print(f"  {'-' * name_w}  {'-' * 9}  {'-' * 15}  {'-' * 17}")
+    sketched = None
+    for label, code, secs, out, err in rows:
+        if err is not None:
+            print(f"  {label:<{name_w}}  FAILED: {err}")
+            print(f"  {'':<{name_w}}    {code}")
+            continue
+        if out is None:
+            speed, diff = "(reference)", "-"
+        else:
+            speed = _speedup(t_np, secs, "numpy")
+            diff = f"{_rel(out.x, x_np):.1e}"
+            if out.method == "sketch_precondition":
+                sketched = out
+        print(f"  {label:<{name_w}}  {_fmt_time(secs):>9}  {speed:>15}  {diff:>17}")
+        print(f"  {'':<{name_w}}    {code}")
+    print()
+    print("Reading the table:")
+    if sketched is not None:
+        print(f"  * method='auto' sketched A to {4 * d} rows (sparse_sign), factored the sketch")
+        print(f"    into a preconditioner and ran {sketched.iterations} LSQR iterations. The")
+        print("    count depends on the sketch size, not on cond(A): LSQR on A itself needs")
+        print("    about 2,000 iterations or more at this conditioning.")
+    print("  * direct factors A itself (Householder QR): no randomness, O(n d^2) work.")
+    print("  * sketch_solve stops at the sketched problem's solution: its residual is close")
+    print("    to optimal, but on an ill-conditioned A its x is not.")
+    print()
+
+
+def _svd_section(quick: bool, line: str) -> None:
+    """rl.svd against numpy.linalg.svd (and sklearn's randomized_svd) for the top k triplets."""
+    m, n, k = (1000, 500, 10) if quick else (2000, 1000, 20)
+    rng = np.random.default_rng(_SEED + 3)
+    # Gaussian factors around singular values 1/i: a slowly decaying spectrum.
+    scale = 1.0 / np.arange(1, n + 1)
+    A = (rng.standard_normal((m, n)) * scale) @ rng.standard_normal((n, n)) / math.sqrt(m * n)
+
+    print(line)
+    print(f"Truncated SVD: the top k = {k} singular triplets, rl.svd next to numpy/sklearn")
+    print(line)
+    t_np, ref, err = _timed(lambda: np.linalg.svd(A, full_matrices=False))
+    if err is not None or ref is None:
+        print(f"  numpy.linalg.svd FAILED: {err}")
+        print()
+        return
+    s_exact = ref[1]
+    print(
+        f"A: {m:,} x {n:,} float64, singular values decaying about like 1/i "
+        f"(s_{k + 1} / s_1 = {s_exact[k] / s_exact[0]:.2f})."
+    )
+    print("Score: the relative error of s_1 and the largest relative error over s_1..s_k.")
+    print()
+    rows: list[tuple[str, str, Optional[float], Any, Optional[str]]] = [
+        ("numpy.linalg.svd", "np.linalg.svd(A, full_matrices=False), then [:k]", t_np, ref, None)
+    ]
+    try:
+        from sklearn.utils.extmath import randomized_svd
+    except ImportError:
+        randomized_svd = None
+    if randomized_svd is not None:
+        secs, out, err = _timed(lambda: randomized_svd(A, k, random_state=0))
+        code = "randomized_svd(A, k)  (defaults: 7 power iterations)"
+        rows.append(("sklearn randomized_svd", code, secs, out, err))
+    secs, out, err = _timed(lambda: svd(A, k, rng=0))
+    rows.append(
+        ("randla svd", "rl.svd(A, k, rng=0)  (defaults: block Krylov here)", secs, out, err)
+    )
+    name_w = max(len(r[0]) for r in rows)
+    print(f"  {'method':<{name_w}}  {'time':>9}  {'speed-up':>15}  {'err s_1':>8}  {'max err':>8}")
+    print(f"  {'-' * name_w}  {'-' * 9}  {'-' * 15}  {'-' * 8}  {'-' * 8}")
+    for label, code, secs, out, err in rows:
+        if err is not None:
+            print(f"  {label:<{name_w}}  FAILED: {err}")
+            print(f"  {'':<{name_w}}    {code}")
+            continue
+        s_k = np.asarray(out[1])[:k]
+        rel = np.abs(s_k - s_exact[:k]) / s_exact[:k]
+        speed = "(reference)" if label.startswith("numpy") else _speedup(t_np, secs, "numpy")
+        print(
+            f"  {label:<{name_w}}  {_fmt_time(secs):>9}  {speed:>15}  "
+            f"{rel[0]:8.1e}  {rel.max():8.1e}"
+        )
+        print(f"  {'':<{name_w}}    {code}")
+    if randomized_svd is None:
+        print("  (scikit-learn is not installed: its randomized_svd is left out)")
+    print()
