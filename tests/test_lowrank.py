@@ -538,3 +538,10 @@ def test_unknown_sketch_raises(name: str, sketch: str) -> None:
 def test_svd_unknown_method_raises() -> None:
     with pytest.raises(ValueError, match="method"):
         rl.svd(_square_psd(), 3, method="lanczos")
+
+
+def test_operator_without_rmatvec_names_what_is_missing() -> None:
+    A = np.random.default_rng(3).standard_normal((50, 30))
+    op = spla.LinearOperator(A.shape, matvec=lambda x: A @ x, dtype=np.float64)
+    with pytest.raises(TypeError, match="rmatvec"):
+        rl.svd(op, 3, rng=0)

@@ -16,6 +16,8 @@ means inside the products and never densifies a sparse ``A``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -59,6 +61,21 @@ def _setup(
     oversamples = _count(oversamples, "oversamples", 0)
     width = min(k + oversamples, min(shape))
     return spec, shape, k, width, key_from_rng(rng), dtype
+
+
+@contextmanager
+def _operator_errors(spec: tuple[Any, ...]) -> Iterator[None]:
+    """A ``TypeError`` raised inside a user operator, e.g. a scipy LinearOperator
+    built without ``rmatvec``, names what was needed."""
+    try:
+        yield
+    except TypeError as exc:
+        if spec[0] != "callable":
+            raise
+        raise TypeError(
+            f"A: the operator raised TypeError ({exc}); range_finder and svd need "
+            "both A @ X (matvec/matmat) and A.T @ X (rmatvec/rmatmat)"
+        ) from exc
 
 
 def _test_matrix(sketch: str, width: int, n: int, key: int, dtype: np.dtype) -> np.ndarray:
@@ -105,7 +122,8 @@ def range_finder(
     """
     spec, shape, k, width, key, dtype = _setup(A, k, oversamples, sketch, rng)
     omega = _test_matrix(sketch, width, shape[1], key, dtype)
-    return _core.lowrank_range_finder(spec, omega, _n_iter(n_iter, k, shape))
+    with _operator_errors(spec):
+        return _core.lowrank_range_finder(spec, omega, _n_iter(n_iter, k, shape))
 
 
 def svd(
@@ -185,7 +203,8 @@ def svd(
         krylov = method == "block_krylov"
     omega = _test_matrix(sketch, width, shape[1], key, dtype)
     steps = _n_iter(n_iter, k, shape, krylov)
-    return _core.lowrank_svd(spec, omega, k, steps, center=bool(center), block_krylov=krylov)
+    with _operator_errors(spec):
+        return _core.lowrank_svd(spec, omega, k, steps, center=bool(center), block_krylov=krylov)
 
 
 def _check_symmetric(spec: tuple[Any, ...], A: Any) -> None:

@@ -20,10 +20,11 @@ use crate::Real;
 
 enum Kind<T> {
     Qr(Qr<T>),
-    /// `u`: `U_r` (`k x rank`); `p`: `V_r S_r^{-1}` (`q x rank`).
+    /// `u`: `U_r` (`k x rank`); `p`: `V_r S_r^{-1}` (`q x rank`); `s`: `S_r`.
     Svd {
         u: Mat<T>,
         p: Mat<T>,
+        s: Vec<f64>,
     },
 }
 
@@ -83,7 +84,11 @@ impl<T: Real> TallFactor<T> {
             let u = svd.U().get(.., ..rank).to_owned();
             let p = Mat::from_fn(cols, rank, |i, j| svd.V()[(i, j)] * T::from_f64(1.0 / s[j]));
             Ok(Self {
-                kind: Kind::Svd { u, p },
+                kind: Kind::Svd {
+                    u,
+                    p,
+                    s: s[..rank].to_vec(),
+                },
                 rows,
                 cols,
                 rank,
@@ -123,12 +128,36 @@ impl<T: Real> TallFactor<T> {
         }
     }
 
+    /// Squared row norms of an orthonormal basis of `range(M)` (`k` values):
+    /// the leverage scores of the rows of `M`.
+    pub fn row_leverage(&self) -> Vec<f64> {
+        let basis = match &self.kind {
+            Kind::Qr(qr) => crate::parallel::install(|| qr.compute_thin_Q()),
+            Kind::Svd { u, .. } => u.clone(),
+        };
+        squared_row_norms(basis.as_ref())
+    }
+
+    /// Squared row norms of an orthonormal basis of `range(M^T)` (`q`
+    /// values): the leverage scores of the rows of `M^T`, i.e. of the columns of `M`.
+    pub fn column_leverage(&self) -> Vec<f64> {
+        match &self.kind {
+            Kind::Qr(_) => vec![1.0; self.cols],
+            Kind::Svd { p, s, .. } => {
+                let v = Mat::from_fn(self.cols, self.rank, |i, j| p[(i, j)].to_f64() * s[j]);
+                (0..self.cols)
+                    .map(|i| (0..self.rank).map(|j| v[(i, j)] * v[(i, j)]).sum())
+                    .collect()
+            }
+        }
+    }
+
     /// The minimum-norm least squares solution of `M x = b` (`b`: `k x m`).
     pub fn solve(&self, b: MatRef<'_, T>) -> Mat<T> {
         assert_eq!(b.nrows(), self.rows, "right-hand side rows");
         crate::parallel::install(|| match &self.kind {
             Kind::Qr(qr) => qr.solve_lstsq(b),
-            Kind::Svd { u, p } => {
+            Kind::Svd { u, p, .. } => {
                 let mut ub = Mat::zeros(self.rank, b.ncols());
                 matmul(ub.as_mut(), Accum::Replace, u.transpose(), b, T::ONE, par());
                 let mut x = Mat::zeros(self.cols, b.ncols());
@@ -190,6 +219,18 @@ impl<T: Real> TallFactor<T> {
             }
         })
     }
+}
+
+/// `sum_j m[i, j]^2` for every row, in f64.
+pub fn squared_row_norms<T: Real>(m: MatRef<'_, T>) -> Vec<f64> {
+    let mut out = vec![0.0f64; m.nrows()];
+    for j in 0..m.ncols() {
+        for (i, o) in out.iter_mut().enumerate() {
+            let v = m[(i, j)].to_f64();
+            *o += v * v;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod lowrank;
 pub mod lstsq;
 pub mod parallel;
 pub mod rng;
+pub mod sampling;
 pub mod simd;
 pub mod sketch;
 pub mod sparse;

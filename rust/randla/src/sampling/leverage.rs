@@ -1,0 +1,108 @@
+//! Leverage scores `tau_i = ||U_i||^2` for an orthonormal basis `U` of
+//! `range(A)`: exactly from a Householder QR (an SVD when `A` is
+//! rank-deficient), never from the normal equations; approximately by
+//! Drineas, Magdon-Ismail, Mahoney & Woodruff (2012): `R` from a sketch `S A`
+//! makes `A R^{-1}` nearly orthonormal, and a JL matrix `G` shrinks it to
+//! `A (R^{-1} G)`, one pass over `A`.
+
+use faer::{Mat, MatRef};
+
+use crate::ensure;
+use crate::error::Result;
+use crate::factor::{squared_row_norms, TallFactor};
+use crate::krylov::Operator;
+use crate::Real;
+
+/// Exact leverage scores of the rows of a dense `a` and its numerical rank.
+pub fn exact<T: Real>(a: MatRef<'_, T>) -> Result<(Vec<f64>, usize)> {
+    ensure!(
+        a.nrows() >= 1 && a.ncols() >= 1,
+        "A must not be empty, got shape ({}, {})",
+        a.nrows(),
+        a.ncols()
+    );
+    if a.nrows() >= a.ncols() {
+        let f = TallFactor::new(a)?;
+        Ok((f.row_leverage(), f.rank()))
+    } else {
+        let f = TallFactor::new(a.transpose())?;
+        Ok((f.column_leverage(), f.rank()))
+    }
+}
+
+/// Sketched leverage scores of the rows of `a` (`n x d`, `n >= d`) from
+/// `sa = S A` (`k x d`, `k >= d`) and a JL matrix `jl` (`r x t`, entries of
+/// variance `1/t`, with `r` at least the rank of `sa`; only its first `rank`
+/// rows are used). With `t = 0` (no JL step) the scores are the row norms of
+/// `A P` itself. Returns the scores and the rank of the sketch.
+pub fn approximate<T: Real>(
+    a: &dyn Operator<T>,
+    sa: MatRef<'_, T>,
+    jl: Option<MatRef<'_, T>>,
+) -> Result<(Vec<f64>, usize)> {
+    let (n, d) = a.shape();
+    ensure!(
+        sa.ncols() == d && sa.nrows() >= d,
+        "the sketch of A must be k x {d} with k >= {d}, got {} x {}",
+        sa.nrows(),
+        sa.ncols()
+    );
+    let f = TallFactor::new(sa)?;
+    let rank = f.rank();
+    // M = P G (d x t), or P itself.
+    let m = match jl {
+        Some(g) => {
+            ensure!(
+                g.nrows() >= rank,
+                "the JL matrix needs at least {rank} rows, got {}",
+                g.nrows()
+            );
+            let mut m = Mat::<T>::zeros(d, g.ncols());
+            f.precondition(g.get(..rank, ..), m.as_mut());
+            m
+        }
+        None => {
+            let eye = Mat::<T>::from_fn(rank, rank, |i, j| if i == j { T::ONE } else { T::ZERO });
+            let mut m = Mat::<T>::zeros(d, rank);
+            f.precondition(eye.as_ref(), m.as_mut());
+            m
+        }
+    };
+    let mut y = Mat::<T>::zeros(n, m.ncols());
+    a.apply(m.as_ref(), y.as_mut())?;
+    Ok((squared_row_norms(y.as_ref()), rank))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::krylov::DenseOperator;
+
+    #[test]
+    fn exact_scores_sum_to_the_rank() {
+        let a = Mat::from_fn(50, 4, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0 + (i == j) as u8 as f64);
+        let (tau, rank) = exact(a.as_ref()).unwrap();
+        assert_eq!(rank, 4);
+        assert!((tau.iter().sum::<f64>() - 4.0).abs() < 1e-12);
+        // Rank 2: the third and fourth columns repeat the first two.
+        let b = Mat::from_fn(50, 4, |i, j| a[(i, j % 2)]);
+        let (tau, rank) = exact(b.as_ref()).unwrap();
+        assert_eq!(rank, 2);
+        assert!((tau.iter().sum::<f64>() - 2.0).abs() < 1e-10);
+        // Wide and full row rank: every row has leverage 1.
+        let (tau, _) = exact(a.transpose()).unwrap();
+        assert!(tau.iter().all(|&t| (t - 1.0).abs() < 1e-12));
+    }
+
+    #[test]
+    fn sketched_scores_without_jl_are_exact_for_an_exact_sketch() {
+        // "Sketch" = A itself: P = R^{-1}, A P orthonormal, scores exact.
+        let a = Mat::from_fn(40, 3, |i, j| ((i * 5 + j * 7) % 13) as f64 - 6.0 + (i == j) as u8 as f64);
+        let (tau, _) = exact(a.as_ref()).unwrap();
+        let (approx, rank) = approximate(&DenseOperator(a.as_ref()), a.as_ref(), None).unwrap();
+        assert_eq!(rank, 3);
+        for (x, y) in tau.iter().zip(&approx) {
+            assert!((x - y).abs() < 1e-10);
+        }
+    }
+}
