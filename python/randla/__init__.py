@@ -15,6 +15,7 @@ from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
 from .least_squares import LstsqResult, lstsq
 from .lowrank import eigh, range_finder, svd
+from .sampling import leverage_scores, lewis_weights
 
 __version__: str = _core.__version__
 
@@ -28,6 +29,8 @@ __all__ = [
     "get_num_threads",
     "eigh",
     "krylov",
+    "leverage_scores",
+    "lewis_weights",
     "lstsq",
     "num_threads",
     "range_finder",

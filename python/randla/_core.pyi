@@ -11,6 +11,9 @@ __all__ = [
     "_panic_for_tests",
     "get_num_threads",
     "krylov_solve",
+    "leverage_exact",
+    "leverage_sketched",
+    "lewis_weights",
     "lowrank_nystrom",
     "lowrank_range_finder",
     "lowrank_svd",
@@ -122,3 +125,19 @@ def lowrank_nystrom(
     omega: npt.NDArray[np.floating],
     k: int,
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
+def leverage_exact(a: npt.NDArray[np.floating]) -> tuple[npt.NDArray[np.float64], int]: ...
+def leverage_sketched(
+    a: tuple[Any, ...],
+    sa: npt.NDArray[np.floating],
+    jl: npt.NDArray[np.floating] | None = None,
+) -> tuple[npt.NDArray[np.float64], int]: ...
+def lewis_weights(
+    a: npt.NDArray[np.floating],
+    p: float,
+    tol: float,
+    maxiter: int,
+    method: str,
+    sketch_rows: int,
+    jl_columns: int,
+    seed: int,
+) -> tuple[npt.NDArray[np.float64], int, bool, float]: ...

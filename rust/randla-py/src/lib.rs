@@ -12,6 +12,7 @@ mod krylov;
 mod lowrank;
 mod lstsq;
 mod rng;
+mod sampling;
 mod sketch;
 
 use pyo3::prelude::*;
@@ -25,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     krylov::register(m)?;
     lstsq::register(m)?;
     lowrank::register(m)?;
+    sampling::register(m)?;
     Ok(())
 }

@@ -30,6 +30,57 @@ pub fn exact<T: Real>(a: MatRef<'_, T>) -> Result<(Vec<f64>, usize)> {
     }
 }
 
+/// Exact leverage scores of the rows of `diag(scale) a`.
+pub fn exact_scaled<T: Real>(a: MatRef<'_, T>, scale: &[f64]) -> Result<Vec<f64>> {
+    ensure!(scale.len() == a.nrows(), "one scale per row");
+    let scaled = Mat::<T>::from_fn(a.nrows(), a.ncols(), |i, j| {
+        a[(i, j)] * T::from_f64(scale[i])
+    });
+    Ok(exact(scaled.as_ref())?.0)
+}
+
+/// Sketched leverage scores of the rows of `diag(scale) a` for a dense `a`
+/// (`n >= d`): a sparse sign sketch of `k` rows (seeded by `seed`) gives the
+/// preconditioner, and with `jl_columns < rank` a Gaussian JL matrix of that
+/// many columns (seeded by `seed + 1`) shrinks `A P` before the row norms.
+pub fn sketched_scaled<T: Real>(
+    a: MatRef<'_, T>,
+    scale: &[f64],
+    k: usize,
+    jl_columns: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
+    use crate::sketch::{SketchOperator, SparseKind};
+    let (n, d) = (a.nrows(), a.ncols());
+    ensure!(scale.len() == n, "one scale per row");
+    ensure!(
+        n >= d && k >= d && k <= n,
+        "need n >= k >= d, got n = {n}, k = {k}, d = {d}"
+    );
+    let scaled = Mat::<T>::from_fn(n, d, |i, j| a[(i, j)] * T::from_f64(scale[i]));
+    let s = SketchOperator::sparse(
+        SparseKind::SparseSign {
+            nnz_per_col: 8.min(k),
+        },
+        k,
+        n,
+        seed,
+    )?;
+    let mut sa = Mat::<T>::zeros(k, d);
+    crate::parallel::install(|| s.try_apply(scaled.as_ref(), sa.as_mut()))?;
+    let op = crate::krylov::DenseOperator(scaled.as_ref());
+    let f = TallFactor::new(sa.as_ref())?;
+    let rank = f.rank();
+    if jl_columns == 0 || jl_columns >= rank {
+        return from_factor(&op, &f, None);
+    }
+    // Entries N(0, 1/t): the transpose of a t x rank Gaussian sketch.
+    let g = SketchOperator::gaussian(jl_columns, rank, seed.wrapping_add(1))?;
+    let mut gt = Mat::<T>::zeros(jl_columns, rank);
+    g.try_to_dense(gt.as_mut())?;
+    from_factor(&op, &f, Some(gt.transpose()))
+}
+
 /// Sketched leverage scores of the rows of `a` (`n x d`, `n >= d`) from
 /// `sa = S A` (`k x d`, `k >= d`) and a JL matrix `jl` (`r x t`, entries of
 /// variance `1/t`, with `r` at least the rank of `sa`; only its first `rank`
@@ -40,7 +91,7 @@ pub fn approximate<T: Real>(
     sa: MatRef<'_, T>,
     jl: Option<MatRef<'_, T>>,
 ) -> Result<(Vec<f64>, usize)> {
-    let (n, d) = a.shape();
+    let d = a.shape().1;
     ensure!(
         sa.ncols() == d && sa.nrows() >= d,
         "the sketch of A must be k x {d} with k >= {d}, got {} x {}",
@@ -48,6 +99,16 @@ pub fn approximate<T: Real>(
         sa.ncols()
     );
     let f = TallFactor::new(sa)?;
+    Ok((from_factor(a, &f, jl)?, f.rank()))
+}
+
+/// Row norms of `A P G` (or `A P`) for the factor `P` of a sketch of `A`.
+fn from_factor<T: Real>(
+    a: &dyn Operator<T>,
+    f: &TallFactor<T>,
+    jl: Option<MatRef<'_, T>>,
+) -> Result<Vec<f64>> {
+    let (n, d) = a.shape();
     let rank = f.rank();
     // M = P G (d x t), or P itself.
     let m = match jl {
@@ -70,7 +131,7 @@ pub fn approximate<T: Real>(
     };
     let mut y = Mat::<T>::zeros(n, m.ncols());
     a.apply(m.as_ref(), y.as_mut())?;
-    Ok((squared_row_norms(y.as_ref()), rank))
+    Ok(squared_row_norms(y.as_ref()))
 }
 
 #[cfg(test)]
@@ -80,7 +141,9 @@ mod tests {
 
     #[test]
     fn exact_scores_sum_to_the_rank() {
-        let a = Mat::from_fn(50, 4, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0 + (i == j) as u8 as f64);
+        let a = Mat::from_fn(50, 4, |i, j| {
+            ((i * 7 + j * 3) % 11) as f64 - 5.0 + (i == j) as u8 as f64
+        });
         let (tau, rank) = exact(a.as_ref()).unwrap();
         assert_eq!(rank, 4);
         assert!((tau.iter().sum::<f64>() - 4.0).abs() < 1e-12);
@@ -97,7 +160,9 @@ mod tests {
     #[test]
     fn sketched_scores_without_jl_are_exact_for_an_exact_sketch() {
         // "Sketch" = A itself: P = R^{-1}, A P orthonormal, scores exact.
-        let a = Mat::from_fn(40, 3, |i, j| ((i * 5 + j * 7) % 13) as f64 - 6.0 + (i == j) as u8 as f64);
+        let a = Mat::from_fn(40, 3, |i, j| {
+            ((i * 5 + j * 7) % 13) as f64 - 6.0 + (i == j) as u8 as f64
+        });
         let (tau, _) = exact(a.as_ref()).unwrap();
         let (approx, rank) = approximate(&DenseOperator(a.as_ref()), a.as_ref(), None).unwrap();
         assert_eq!(rank, 3);

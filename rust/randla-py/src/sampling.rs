@@ -1,0 +1,146 @@
+//! Leverage scores and Lewis weights: arrays borrowed, kernels run without the GIL.
+
+use numpy::{Element, IntoPyArray, PyReadonlyArray2};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use randla::sampling::{leverage, lewis};
+use randla::Real;
+
+use crate::convert::mat_ref;
+use crate::error::run;
+use crate::krylov::Holder;
+
+macro_rules! by_dtype {
+    ($py:expr, $x:expr, $f:ident ( $($arg:expr),* )) => {{
+        if $x.extract::<PyReadonlyArray2<f64>>().is_ok() {
+            $f::<f64>($py, $($arg),*)
+        } else if $x.extract::<PyReadonlyArray2<f32>>().is_ok() {
+            $f::<f32>($py, $($arg),*)
+        } else {
+            Err(PyTypeError::new_err("arrays must be float32 or float64 matrices"))
+        }
+    }};
+}
+
+type Scores<'py> = (Bound<'py, PyAny>, usize);
+
+fn exact_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+) -> PyResult<Scores<'py>> {
+    let a: PyReadonlyArray2<'py, T> = a.extract()?;
+    let a = mat_ref(&a);
+    let (scores, rank) = run(py, || leverage::exact(a))?;
+    Ok((scores.into_pyarray(py).into_any(), rank))
+}
+
+/// Exact leverage scores of a dense matrix: (scores, rank).
+#[pyfunction]
+fn leverage_exact<'py>(py: Python<'py>, a: &Bound<'py, PyAny>) -> PyResult<Scores<'py>> {
+    by_dtype!(py, a, exact_typed(a))
+}
+
+fn sketched_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    sa: &Bound<'py, PyAny>,
+    jl: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Scores<'py>> {
+    let sa: PyReadonlyArray2<'py, T> = sa.extract()?;
+    let jl: Option<PyReadonlyArray2<'py, T>> = jl.map(|j| j.extract()).transpose()?;
+    let holder = Holder::<T>::new(a)?;
+    let op = holder.operator()?;
+    let (sa, jl) = (mat_ref(&sa), jl.as_ref().map(mat_ref));
+    let outcome = run(py, || leverage::approximate(op.as_ref(), sa, jl));
+    if let Some(err) = holder.take_error() {
+        return Err(err);
+    }
+    let (scores, rank) = outcome?;
+    Ok((scores.into_pyarray(py).into_any(), rank))
+}
+
+/// Sketched leverage scores from `sa = S A` and an optional JL matrix (rank x t): (scores, rank).
+#[pyfunction]
+#[pyo3(signature = (a, sa, jl=None))]
+fn leverage_sketched<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    sa: &Bound<'py, PyAny>,
+    jl: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Scores<'py>> {
+    by_dtype!(py, sa, sketched_typed(a, sa, jl))
+}
+
+type Weights<'py> = (Bound<'py, PyAny>, usize, bool, f64);
+
+#[allow(clippy::too_many_arguments)]
+fn lewis_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    p: f64,
+    tol: f64,
+    maxiter: usize,
+    method: &str,
+    sketch_rows: usize,
+    jl_columns: usize,
+    seed: u64,
+) -> PyResult<Weights<'py>> {
+    let a: PyReadonlyArray2<'py, T> = a.extract()?;
+    let a = mat_ref(&a);
+    let exact = match method {
+        "exact" => true,
+        "approx" => false,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "method must be 'exact' or 'approx', got {other:?}"
+            )))
+        }
+    };
+    let n = a.nrows();
+    let r = run(py, || {
+        // One sketch for every iteration: the iteration then converges to the
+        // fixed point of the sketched map (a (1 +- eps) approximation).
+        let mut lev = |scale: &[f64]| {
+            if exact {
+                leverage::exact_scaled(a, scale)
+            } else {
+                leverage::sketched_scaled(a, scale, sketch_rows, jl_columns, seed)
+            }
+        };
+        lewis::lewis_weights(n, p, tol, maxiter, &mut lev)
+    })?;
+    Ok((
+        r.weights.into_pyarray(py).into_any(),
+        r.iterations,
+        r.converged,
+        r.change,
+    ))
+}
+
+/// l_p Lewis weights of a dense matrix: (weights, iterations, converged, last change).
+#[pyfunction]
+#[pyo3(signature = (a, p, tol, maxiter, method, sketch_rows, jl_columns, seed))]
+#[allow(clippy::too_many_arguments)]
+fn lewis_weights<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    p: f64,
+    tol: f64,
+    maxiter: usize,
+    method: &str,
+    sketch_rows: usize,
+    jl_columns: usize,
+    seed: u64,
+) -> PyResult<Weights<'py>> {
+    by_dtype!(
+        py,
+        a,
+        lewis_typed(a, p, tol, maxiter, method, sketch_rows, jl_columns, seed)
+    )
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(leverage_exact, m)?)?;
+    m.add_function(wrap_pyfunction!(leverage_sketched, m)?)?;
+    m.add_function(wrap_pyfunction!(lewis_weights, m)?)
+}

@@ -1,0 +1,137 @@
+"""Leverage scores and Lewis weights against numpy QR and their defining fixed point."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import randla as rl
+import scipy.sparse as sp
+
+
+def _numpy_leverage(A: np.ndarray) -> np.ndarray:
+    Q = np.linalg.qr(A)[0]
+    return (Q**2).sum(axis=1)
+
+
+def _coherent(n: int = 4000, d: int = 20, seed: int = 0) -> np.ndarray:
+    """Gaussian rows plus a few heavy ones: leverage scores far from uniform."""
+    A = np.random.default_rng(seed).standard_normal((n, d))
+    A[:5] *= 200.0
+    return A
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exact_matches_numpy_qr(dtype: type) -> None:
+    A = _coherent().astype(dtype)
+    tau = rl.leverage_scores(A)
+    assert tau.dtype == np.float64 and tau.shape == (A.shape[0],)
+    ref = _numpy_leverage(A.astype(np.float64))
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(tau, ref, atol=tol)
+    assert abs(tau.sum() - A.shape[1]) < (1e-10 if dtype == np.float64 else 1e-3)
+
+
+def test_exact_rank_deficient_sums_to_rank() -> None:
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((500, 3)) @ rng.standard_normal((3, 8))
+    tau = rl.leverage_scores(A)
+    U = np.linalg.svd(A, full_matrices=False)[0][:, :3]
+    np.testing.assert_allclose(tau, (U**2).sum(axis=1), atol=1e-10)
+    assert abs(tau.sum() - 3.0) < 1e-9
+
+
+def test_exact_wide_and_sparse() -> None:
+    A = _coherent(300, 10)
+    np.testing.assert_allclose(rl.leverage_scores(A.T), np.ones(10), atol=1e-12)
+    S = sp.random(400, 12, density=0.3, format="csr", random_state=2) + sp.eye(400, 12)
+    np.testing.assert_allclose(rl.leverage_scores(S), _numpy_leverage(S.toarray()), atol=1e-10)
+
+
+@pytest.mark.parametrize("eps", [0.5, 0.25])
+def test_approx_within_eps(eps: float) -> None:
+    A = _coherent(20_000, 40)
+    ref = _numpy_leverage(A)
+    for seed in range(3):
+        tau = rl.leverage_scores(A, method="approx", eps=eps, rng=seed)
+        assert np.abs(tau / ref - 1).max() <= eps
+
+
+def test_approx_sparse_within_eps() -> None:
+    A = sp.random(20_000, 30, density=0.05, format="csr", random_state=3) + sp.eye(20_000, 30)
+    ref = _numpy_leverage(A.toarray())
+    keep = ref > 1e-12
+    tau = rl.leverage_scores(A, method="approx", eps=0.5, rng=0)
+    assert np.abs(tau[keep] / ref[keep] - 1).max() <= 0.5
+    assert np.all(tau[~keep] < 1e-12)
+
+
+def test_approx_is_deterministic_for_a_seed() -> None:
+    A = _coherent(20_000, 40)
+    a = rl.leverage_scores(A, method="approx", rng=7)
+    b = rl.leverage_scores(A, method="approx", rng=7)
+    np.testing.assert_array_equal(a, b)
+
+
+def _fixed_point_residual(A: np.ndarray, w: np.ndarray, p: float) -> float:
+    tau = _numpy_leverage(A * (w ** (0.5 - 1.0 / p))[:, None])
+    return float(np.max(np.abs(w - tau) / np.maximum(w, 1e-300)))
+
+
+@pytest.mark.parametrize("p", [1.0, 1.5, 3.0, 4.0, 6.0])
+def test_lewis_exact_fixed_point(p: float) -> None:
+    A = _coherent(2000, 8)
+    w = rl.lewis_weights(A, p, method="exact", tol=1e-12)
+    assert abs(w.sum() - 8.0) < 1e-8
+    assert _fixed_point_residual(A, w, p) < 1e-8
+
+
+def test_lewis_p2_is_leverage() -> None:
+    A = _coherent(1000, 6)
+    np.testing.assert_allclose(
+        rl.lewis_weights(A, 2.0, method="exact"), _numpy_leverage(A), atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("p", [1.0, 3.0])
+def test_lewis_approx_within_a_constant_factor(p: float) -> None:
+    A = _coherent(20_000, 20)
+    exact = rl.lewis_weights(A, p, method="exact")
+    approx = rl.lewis_weights(A, p, rng=0)
+    ratio = approx / exact
+    assert ratio.min() > 0.5 and ratio.max() < 2.0
+    assert abs(approx.sum() - 20.0) < 2.0
+
+
+def test_lewis_maxiter_warns() -> None:
+    A = _coherent(500, 5)
+    with pytest.warns(rl.ConvergenceWarning):
+        rl.lewis_weights(A, 1.0, method="exact", maxiter=1, tol=1e-14)
+
+
+def test_bad_input() -> None:
+    A = _coherent(100, 3)
+    with pytest.raises(ValueError):
+        rl.leverage_scores(A, method="magic")
+    with pytest.raises(ValueError):
+        rl.leverage_scores(A, method="approx", eps=0.0)
+    bad = A.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        rl.leverage_scores(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        rl.lewis_weights(bad, 1.0)
+    with pytest.raises(ValueError):
+        rl.lewis_weights(A, 0.5)
+    with pytest.raises(ValueError):
+        rl.lewis_weights(A, float("inf"))
+    with pytest.raises(ValueError):
+        rl.lewis_weights(A, 1.0, maxiter=0)
+    with pytest.raises(TypeError):
+        rl.leverage_scores(A.astype(complex))
+    with pytest.raises(ValueError):
+        rl.leverage_scores(np.ones((0, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rl.lewis_weights(A, 1.5, method="exact")
