@@ -100,9 +100,10 @@ fn lewis_typed<'py, T: Real + Element>(
     let r = run(py, || {
         // One sketch for every iteration: the iteration then converges to the
         // fixed point of the sketched map (a (1 +- eps) approximation).
+        let scaled_exact = exact.then(|| leverage::ScaledExact::new(a));
         let mut lev = |scale: &[f64]| {
-            if exact {
-                leverage::exact_scaled(a, scale)
+            if let Some(e) = &scaled_exact {
+                e.scores(scale)
             } else {
                 leverage::sketched_scaled(a, scale, sketch_rows, jl_columns, seed)
             }
