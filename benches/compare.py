@@ -644,6 +644,73 @@ def w6_svd(ctx: Context) -> list[Row]:
     ]
 
 
+@workload("W7", "leverage scores of a tall dense matrix")
+def w7_leverage(ctx: Context) -> list[Row]:
+    n, d = (50_000, 100) if ctx.quick else (200_000, 200)
+    rng = np.random.default_rng(SEED + 7)
+    A = rng.standard_normal((n, d))
+    A[:20] *= 100.0  # a few heavy rows: scores far from uniform
+
+    def anchor() -> np.ndarray:
+        return (np.linalg.qr(A)[0] ** 2).sum(axis=1)
+
+    times, results, _ = ctx.timeit(
+        {
+            "numpy": anchor,
+            "exact": lambda: rl.leverage_scores(A),
+            "approx": lambda: rl.leverage_scores(A, method="approx", eps=0.5, rng=SEED),
+        }
+    )
+    ref = results["numpy"]
+    rows = []
+    for name, target, bound in (("exact", 3.0, 1e-10), ("approx", 30.0, 0.5)):
+        err = float(np.max(np.abs(results[name] / ref - 1)))
+        rows.append(
+            Row(
+                workload=f"W7 leverage_scores {name} {n}x{d}",
+                anchor="numpy `(np.linalg.qr(A)[0]**2).sum(1)`",
+                anchor_s=times["numpy"],
+                randla_s=times[name],
+                target=f">={target:g}x; max rel err <= {bound:g}",
+                min_ratio=target,
+                accuracy=f"max rel err {err:.1e} {'ok' if err <= bound else 'MISS'}",
+            )
+        )
+    return rows
+
+
+def _numpy_lewis(A: np.ndarray, p: float, iterations: int) -> np.ndarray:
+    """Cohen-Peng fixed point w <- (a_i^T (A^T W^{1-2/p} A)^{-1} a_i)^{p/2}, exact leverage."""
+    w = np.ones(A.shape[0])
+    for _ in range(iterations):
+        B = A * (w ** (0.5 - 1.0 / p))[:, None]
+        tau = (np.linalg.qr(B)[0] ** 2).sum(axis=1)
+        w = (w ** (2.0 / p - 1.0) * tau) ** (p / 2.0)
+    return w
+
+
+@workload("W8", "l1 Lewis weights")
+def w8_lewis(ctx: Context) -> list[Row]:
+    n, d = (20_000, 20) if ctx.quick else (100_000, 50)
+    rng = np.random.default_rng(SEED + 8)
+    A = rng.standard_normal((n, d))
+    A[:20] *= 100.0
+    anchor_s, ref = _once(lambda: _numpy_lewis(A, 1.0, 30))
+    times, results, _ = ctx.timeit({"randla": lambda: rl.lewis_weights(A, 1.0, method="exact")})
+    err = float(np.max(np.abs(results["randla"] / ref - 1)))
+    return [
+        Row(
+            workload=f"W8 lewis_weights p=1 exact {n}x{d}",
+            anchor="numpy Cohen-Peng fixed point, exact leverage, 30 iterations",
+            anchor_s=anchor_s,
+            randla_s=times["randla"],
+            target=">=20x; same weights to 1e-6",
+            min_ratio=20.0,
+            accuracy=f"max rel diff {err:.1e} {'ok' if err <= 1e-6 else 'MISS'}",
+        )
+    ]
+
+
 @workload("W17", "CG on a memory-bound 2-D Poisson problem")
 def w17_cg(ctx: Context) -> list[Row]:
     return [_cg_row(ctx, "W17", 300 if ctx.quick else 1000, 2.0, 1.3)]

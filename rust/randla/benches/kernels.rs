@@ -126,6 +126,23 @@ fn main() {
         });
         report("spmv^T via CSC copy", t, "A^T x (gather)");
     }
+    if wanted("lewis") {
+        use randla::sampling::leverage::Preconditioned;
+        let (n, d) = (100_000usize, 50usize);
+        let a = Mat::<f64>::from_fn(n, d, |i, j| {
+            (((i * 7919 + j * 104_729) % 1009) as f64) / 1009.0 - 0.5
+        });
+        let t = best_of(3, || Preconditioned::new(a.as_ref()).is_some());
+        report(
+            "leverage preconditioner 100000x50",
+            t,
+            "sketch + QR + B = A R^-1",
+        );
+        let pre = Preconditioned::new(a.as_ref()).unwrap();
+        let scale: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64 / 7.0).collect();
+        let t = best_of(5, || pre.scores(Some(&scale)).is_some());
+        report("scaled leverage scores 100000x50", t, "one Lewis iteration");
+    }
     if wanted("generate") {
         use rayon::prelude::*;
         let s = Stream::new(1, 0);
