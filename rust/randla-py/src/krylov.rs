@@ -14,7 +14,7 @@ use randla::krylov::{
 };
 use randla::Real;
 
-use crate::convert::{mat_ref, sparse_ref};
+use crate::convert::{by_float_dtype, mat_ref, sparse_ref};
 use crate::error::run;
 
 /// A Python exception raised inside a callable, kept until the solve returns.
@@ -421,15 +421,9 @@ fn krylov_solve<'py>(
             )))
         }
     };
-    if b.extract::<PyReadonlyArray2<'py, f64>>().is_ok() {
-        solve::<f64>(py, method, a, b, x0, precond, callback)
-    } else if b.extract::<PyReadonlyArray2<'py, f32>>().is_ok() {
-        solve::<f32>(py, method, a, b, x0, precond, callback)
-    } else {
-        Err(PyTypeError::new_err(
-            "b must be a float32 or float64 matrix",
-        ))
-    }
+    by_float_dtype!(b, "b must be a float32 or float64 matrix", |T| {
+        solve::<T>(py, method, a, b, x0, precond, callback)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

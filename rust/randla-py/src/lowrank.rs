@@ -3,13 +3,14 @@
 //! factorization without the GIL.
 
 use numpy::{Element, IntoPyArray, PyReadonlyArray2};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use randla::krylov::Operator;
 use randla::lowrank::{self, Centered};
 use randla::Real;
 
-use crate::convert::{mat_ref, to_numpy};
+use crate::convert::{by_float_dtype, mat_ref, to_numpy};
+
+const TEST_MATRIX_DTYPE: &str = "the test matrix must be float32 or float64";
 use crate::error::run;
 use crate::krylov::Holder;
 
@@ -37,18 +38,6 @@ fn with_operator<'py, T: Real + Element, R: Send>(
     outcome
 }
 
-macro_rules! by_omega_dtype {
-    ($py:expr, $omega:expr, $f:ident ( $($arg:expr),* )) => {{
-        if $omega.extract::<PyReadonlyArray2<f64>>().is_ok() {
-            $f::<f64>($py, $($arg),*)
-        } else if $omega.extract::<PyReadonlyArray2<f32>>().is_ok() {
-            $f::<f32>($py, $($arg),*)
-        } else {
-            Err(PyTypeError::new_err("the test matrix must be float32 or float64"))
-        }
-    }};
-}
-
 fn range_finder_typed<'py, T: Real + Element>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
@@ -72,7 +61,9 @@ fn lowrank_range_finder<'py>(
     n_iter: usize,
     center: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    by_omega_dtype!(py, omega, range_finder_typed(a, omega, n_iter, center))
+    by_float_dtype!(omega, TEST_MATRIX_DTYPE, |T| {
+        range_finder_typed::<T>(py, a, omega, n_iter, center)
+    })
 }
 
 type Triple<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
@@ -110,11 +101,9 @@ fn lowrank_svd<'py>(
     center: bool,
     block_krylov: bool,
 ) -> PyResult<Triple<'py>> {
-    by_omega_dtype!(
-        py,
-        omega,
-        svd_typed(a, omega, k, n_iter, center, block_krylov)
-    )
+    by_float_dtype!(omega, TEST_MATRIX_DTYPE, |T| {
+        svd_typed::<T>(py, a, omega, k, n_iter, center, block_krylov)
+    })
 }
 
 fn nystrom_typed<'py, T: Real + Element>(
@@ -137,7 +126,9 @@ fn lowrank_nystrom<'py>(
     omega: &Bound<'py, PyAny>,
     k: usize,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    by_omega_dtype!(py, omega, nystrom_typed(a, omega, k))
+    by_float_dtype!(omega, TEST_MATRIX_DTYPE, |T| {
+        nystrom_typed::<T>(py, a, omega, k)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

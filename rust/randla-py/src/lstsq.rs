@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use randla::lstsq::{self, PreconditionOptions, Solution};
 use randla::Real;
 
-use crate::convert::{mat_ref, to_numpy};
+use crate::convert::{by_float_dtype, mat_ref, to_numpy};
 use crate::error::run;
 use crate::krylov::Holder;
 
@@ -105,15 +105,9 @@ fn lstsq_solve<'py>(
     maxiter: usize,
 ) -> PyResult<Answer<'py>> {
     let options = PreconditionOptions { rtol, maxiter };
-    if b.extract::<PyReadonlyArray2<'py, f64>>().is_ok() {
-        solve::<f64>(py, method, a, b, sa, sb, options)
-    } else if b.extract::<PyReadonlyArray2<'py, f32>>().is_ok() {
-        solve::<f32>(py, method, a, b, sa, sb, options)
-    } else {
-        Err(PyTypeError::new_err(
-            "b must be a float32 or float64 matrix",
-        ))
-    }
+    by_float_dtype!(b, "b must be a float32 or float64 matrix", |T| {
+        solve::<T>(py, method, a, b, sa, sb, options)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,26 +1,16 @@
 //! Leverage scores and Lewis weights: arrays borrowed, kernels run without the GIL.
 
 use numpy::{Element, IntoPyArray, PyReadonlyArray2};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use randla::sampling::{leverage, lewis};
 use randla::Real;
 
-use crate::convert::mat_ref;
+use crate::convert::{by_float_dtype, mat_ref};
+
+const MATRIX_DTYPE: &str = "arrays must be float32 or float64 matrices";
 use crate::error::run;
 use crate::krylov::Holder;
-
-macro_rules! by_dtype {
-    ($py:expr, $x:expr, $f:ident ( $($arg:expr),* )) => {{
-        if $x.extract::<PyReadonlyArray2<f64>>().is_ok() {
-            $f::<f64>($py, $($arg),*)
-        } else if $x.extract::<PyReadonlyArray2<f32>>().is_ok() {
-            $f::<f32>($py, $($arg),*)
-        } else {
-            Err(PyTypeError::new_err("arrays must be float32 or float64 matrices"))
-        }
-    }};
-}
 
 type Scores<'py> = (Bound<'py, PyAny>, usize);
 
@@ -37,7 +27,7 @@ fn exact_typed<'py, T: Real + Element>(
 /// Exact leverage scores of a dense matrix: (scores, rank).
 #[pyfunction]
 fn leverage_exact<'py>(py: Python<'py>, a: &Bound<'py, PyAny>) -> PyResult<Scores<'py>> {
-    by_dtype!(py, a, exact_typed(a))
+    by_float_dtype!(a, MATRIX_DTYPE, |T| exact_typed::<T>(py, a))
 }
 
 fn sketched_typed<'py, T: Real + Element>(
@@ -68,7 +58,7 @@ fn leverage_sketched<'py>(
     sa: &Bound<'py, PyAny>,
     jl: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Scores<'py>> {
-    by_dtype!(py, sa, sketched_typed(a, sa, jl))
+    by_float_dtype!(sa, MATRIX_DTYPE, |T| sketched_typed::<T>(py, a, sa, jl))
 }
 
 type Weights<'py> = (Bound<'py, PyAny>, usize, bool, f64);
@@ -133,11 +123,19 @@ fn lewis_weights<'py>(
     jl_columns: usize,
     seed: u64,
 ) -> PyResult<Weights<'py>> {
-    by_dtype!(
-        py,
-        a,
-        lewis_typed(a, p, tol, maxiter, method, sketch_rows, jl_columns, seed)
-    )
+    by_float_dtype!(a, MATRIX_DTYPE, |T| {
+        lewis_typed::<T>(
+            py,
+            a,
+            p,
+            tol,
+            maxiter,
+            method,
+            sketch_rows,
+            jl_columns,
+            seed,
+        )
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

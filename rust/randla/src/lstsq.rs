@@ -225,26 +225,45 @@ pub fn sketch_precondition<T: Real>(
     let mut r0 = Mat::<T>::zeros(n, m);
     a.apply(x0.as_ref(), r0.as_mut())?;
     let r0 = Mat::from_fn(n, m, |i, j| b[(i, j)] - r0[(i, j)]);
-    let op = RightPreconditioned { a, f: &f };
-    let out = lsqr(
-        &op,
-        &row_major(r0.as_ref()),
-        m,
-        None,
-        lsqr_options(options),
-        None,
-    )?;
+    let out = preconditioned_lsqr(&RightPreconditioned { a, f: &f }, r0.as_ref(), options)?;
     let mut x = x0;
     let mut step = Mat::zeros(d, m);
     f.precondition(view(&out.x, f.rank(), m), step.as_mut());
     x += &step;
+    finish(a, b, x, out, f.rank())
+}
+
+/// LSQR on a preconditioned operator for the right-hand sides `rhs`.
+fn preconditioned_lsqr<T: Real>(
+    op: &dyn Operator<T>,
+    rhs: MatRef<'_, T>,
+    options: PreconditionOptions,
+) -> Result<crate::krylov::Output<T>> {
+    lsqr(
+        op,
+        &row_major(rhs),
+        rhs.ncols(),
+        None,
+        lsqr_options(options),
+        None,
+    )
+}
+
+/// The solution with its exact residual norms and LSQR's statistics.
+fn finish<T: Real>(
+    a: &dyn Operator<T>,
+    b: MatRef<'_, T>,
+    x: Mat<T>,
+    out: crate::krylov::Output<T>,
+    rank: usize,
+) -> Result<Solution<T>> {
     let residual_norm = residual_norms(a, x.as_ref(), b)?;
     Ok(Solution {
         x,
         residual_norm,
         iterations: out.iterations.iter().copied().max().unwrap_or(0),
         converged: out.converged,
-        rank: f.rank(),
+        rank,
     })
 }
 
@@ -270,24 +289,9 @@ pub fn sketch_precondition_wide<T: Real>(
     let f = TallFactor::new(sat)?;
     let mut pb = Mat::zeros(f.rank(), m);
     f.precondition_transpose(b, pb.as_mut());
-    let op = LeftPreconditioned { a, f: &f };
-    let out = lsqr(
-        &op,
-        &row_major(pb.as_ref()),
-        m,
-        None,
-        lsqr_options(options),
-        None,
-    )?;
+    let out = preconditioned_lsqr(&LeftPreconditioned { a, f: &f }, pb.as_ref(), options)?;
     let x = view(&out.x, d, m).to_owned();
-    let residual_norm = residual_norms(a, x.as_ref(), b)?;
-    Ok(Solution {
-        x,
-        residual_norm,
-        iterations: out.iterations.iter().copied().max().unwrap_or(0),
-        converged: out.converged,
-        rank: f.rank(),
-    })
+    finish(a, b, x, out, f.rank())
 }
 
 #[cfg(test)]
