@@ -135,3 +135,114 @@ def test_bad_input() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         rl.lewis_weights(A, 1.5, method="exact")
+
+
+# --- sensitivities and row sampling ---------------------------------------------------
+
+
+def test_sensitivity_bounds_hold() -> None:
+    A = _coherent(60, 3, seed=4)
+    exact = rl.sensitivities(A, 1.0, method="exact")
+    # Exact sensitivities are attained: some x reaches each one, and they sum to >= d... at most d.
+    assert np.all(exact > 0) and exact.sum() <= 3.0 + 1e-8
+    for method in ("lewis", "approx"):
+        bound = rl.sensitivities(A, 1.0, method=method, rng=0)
+        assert np.all(exact <= bound * (1 + 1e-8)), method
+    np.testing.assert_allclose(
+        rl.sensitivities(A, 2.0, method="exact"), _numpy_leverage(A), atol=1e-12
+    )
+    with pytest.raises(ValueError, match="p = 1 and p = 2"):
+        rl.sensitivities(A, 3.0, method="exact")
+
+
+def test_l1_sensitivity_is_attained() -> None:
+    # For the LP optimum x*, |a_i x*| / ||A x*||_1 equals the computed sensitivity:
+    # check it against a brute-force search over many random directions (a lower bound).
+    A = _coherent(40, 2, seed=5)
+    exact = rl.sensitivities(A, 1.0, method="exact")
+    X = np.random.default_rng(0).standard_normal((2, 20_000))
+    ratios = np.abs(A @ X) / np.abs(A @ X).sum(axis=0)
+    assert np.all(ratios.max(axis=1) <= exact * (1 + 1e-8))
+    assert np.all(ratios.max(axis=1) >= 0.95 * exact)
+
+
+def _distortion(A: np.ndarray, idx: np.ndarray, w: np.ndarray, p: float, X: np.ndarray) -> float:
+    est = (w[:, None] * np.abs(A[idx] @ X) ** p).sum(axis=0)
+    exact = (np.abs(A @ X) ** p).sum(axis=0)
+    return float(np.max(np.abs(est / exact - 1)))
+
+
+def test_sample_rows_is_unbiased() -> None:
+    A = _coherent(3000, 4, seed=6)
+    x = np.array([1.0, -2.0, 0.5, 3.0])
+    exact = np.abs(A @ x).sum()
+    for method in ("lewis", "leverage", "root_leverage", "sensitivity", "uniform"):
+        estimates = []
+        for seed in range(200):
+            idx, w = rl.sample_rows(A, 100, p=1, method=method, rng=seed)
+            estimates.append(np.sum(w * np.abs(A[idx] @ x)))
+        mean, sem = np.mean(estimates), np.std(estimates) / np.sqrt(len(estimates))
+        assert abs(mean - exact) <= 5 * sem + 1e-9 * exact, method
+
+
+def test_importance_sampling_beats_uniform_on_heavy_rows() -> None:
+    # The last column lives on three rows only: leverage about 1/3 each, and
+    # a uniform sample of 2% of the rows usually misses all three.
+    A = np.random.default_rng(7).standard_normal((20_000, 5))
+    A[:, 4] = 0.0
+    A[:3, 4] = 1.0
+    X = np.random.default_rng(1).standard_normal((5, 200))
+    X[:, :20] = np.eye(5)[:, [4]] + 1e-3 * X[:, :20]  # directions seen by three rows only
+    for p in (1.0, 2.0):
+        lewis = max(
+            _distortion(A, *rl.sample_rows(A, 400, p=p, method="lewis", rng=s), p, X)
+            for s in range(5)
+        )
+        uniform = min(
+            _distortion(A, *rl.sample_rows(A, 400, p=p, method="uniform", rng=s), p, X)
+            for s in range(5)
+        )
+        assert lewis < 0.5, (p, lewis)
+        assert uniform > 2 * lewis, (p, uniform, lewis)
+
+
+def test_sample_rows_determinism_and_without_replacement() -> None:
+    A = _coherent(1000, 3, seed=8)
+    a = rl.sample_rows(A, 50, rng=3)
+    b = rl.sample_rows(A, 50, rng=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    idx, w = rl.sample_rows(A, 200, method="leverage", replace=False, rng=1)
+    assert idx.dtype == np.int64 and len(np.unique(idx)) == 200 and np.all(np.diff(idx) > 0)
+    assert np.all(w > 0)
+
+
+def test_sample_rows_bad_input() -> None:
+    A = _coherent(100, 3)
+    with pytest.raises(ValueError):
+        rl.sample_rows(A, 0)
+    with pytest.raises(TypeError):
+        rl.sample_rows(A, 2.5)
+    with pytest.raises(ValueError):
+        rl.sample_rows(A, 10, p=0.5)
+    with pytest.raises(ValueError):
+        rl.sample_rows(A, 10, method="magic")
+    with pytest.raises(ValueError):
+        rl.sample_rows(A, 101, replace=False)
+    bad = A.copy()
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN"):
+        rl.sample_rows(bad, 10, method="uniform")
+    with pytest.raises(ValueError):
+        rl.sensitivities(A, 1.0, method="magic")
+
+
+@pytest.mark.slow
+def test_sketched_lewis_weights_within_a_constant_factor() -> None:
+    # d > 24 ln(n) and n > 40 d: the sketched path runs.
+    A = np.random.default_rng(9).standard_normal((13_000, 300))
+    A[:5] *= 50.0
+    exact = rl.lewis_weights(A, 1.0, method="exact")
+    approx = rl.lewis_weights(A, 1.0, rng=0)
+    ratio = approx / exact
+    assert ratio.min() > 0.5 and ratio.max() < 2.0

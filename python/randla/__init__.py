@@ -15,7 +15,7 @@ from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
 from .least_squares import LstsqResult, lstsq
 from .lowrank import eigh, range_finder, svd
-from .sampling import leverage_scores, lewis_weights
+from .sampling import leverage_scores, lewis_weights, sample_rows, sensitivities
 
 __version__: str = _core.__version__
 
@@ -34,6 +34,8 @@ __all__ = [
     "lstsq",
     "num_threads",
     "range_finder",
+    "sample_rows",
+    "sensitivities",
     "set_num_threads",
     "show_config",
     "sketch",

@@ -21,6 +21,7 @@ __all__ = [
     "philox4x32_10_block",
     "philox_blocks",
     "random_draws",
+    "sample_indices",
     "set_num_threads",
     "simd_level",
 ]
@@ -141,3 +142,6 @@ def lewis_weights(
     jl_columns: int,
     seed: int,
 ) -> tuple[npt.NDArray[np.float64], int, bool, float]: ...
+def sample_indices(
+    seed: int, k: int, n: int, p: npt.NDArray[np.float64] | None, replace: bool
+) -> npt.NDArray[np.int64]: ...

@@ -26,7 +26,7 @@ from ._rng import RNGLike, key_from_rng
 from .krylov import _operator_spec
 from .least_squares import _dense_for_direct, _make_sketch, _sketch_rows
 
-__all__ = ["leverage_scores", "lewis_weights"]
+__all__ = ["leverage_scores", "lewis_weights", "sample_rows", "sensitivities"]
 
 
 def _check_eps(eps: Any) -> float:
@@ -61,14 +61,18 @@ def leverage_scores(
         and a Gaussian JL matrix of ``6 ln(n) / eps^2`` columns when that is
         fewer than ``d``: O(nnz(A) (8 + min(d, ln(n)/eps^2)) + d^3 / eps^2).
     eps : float
-        Target relative accuracy of ``"approx"``, in (0, 1].
+        Target relative accuracy of ``"approx"``, in (0, 1]: the sketch has
+        distortion about ``eps / 2``, so every score is within ``1 +- eps``
+        with high probability for ``eps <= 0.5`` (measured); near ``eps = 1``
+        the largest errors can exceed ``eps``.
     rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
         Seeds the sketches (``"approx"`` only).
 
     Returns
     -------
     ndarray, shape (n,), float64
-        In [0, 1]; they sum to ``rank(A)`` (exactly, up to rounding, for ``"exact"``).
+        In [0, 1] (approximate scores are clipped to 1); they sum to
+        ``rank(A)`` (exactly, up to rounding, for ``"exact"``).
 
     Examples
     --------
@@ -99,7 +103,7 @@ def leverage_scores(
         # Entries N(0, 1/t); the core uses the first rank(S A) rows.
         jl = np.ascontiguousarray(_sketch.gaussian(t, d, rng=key + 1, dtype=dtype).to_dense().T)
     scores, _ = _core.leverage_sketched(spec, sa, jl)
-    return np.asarray(scores)
+    return np.minimum(np.asarray(scores), 1.0)
 
 
 def lewis_weights(
@@ -125,11 +129,15 @@ def lewis_weights(
         ``1 <= p < inf``.
     method : {"approx", "exact"}
         Leverage scores inside the iteration: ``"exact"`` (QR each iteration,
-        O(n d^2)) or ``"approx"`` (one fixed sparse sign sketch of ``40 d``
-        rows reused by every iteration, so the iteration converges to the
-        Lewis weights of the sketched map: within a constant factor of the
-        exact ones, which is what sampling needs; O(n d) per iteration plus
-        the sketch's QR).
+        O(n d^2) per iteration with GEMMs: ``R`` from a sketch of ``A``
+        makes ``A R^{-1}`` well conditioned once, then each iteration is a
+        Cholesky QR of the rescaled rows). ``"approx"``: when
+        ``d > 24 ln(n)``, one fixed sparse sign sketch of ``40 d`` rows and a
+        JL matrix of ``24 ln(n)`` columns, reused by every iteration, so it
+        converges to the Lewis weights of the sketched map (within a constant
+        factor of the exact ones, which is what sampling needs) at
+        O(n d ln n) per iteration; for smaller ``d`` the exact scores are
+        cheaper and are used.
     maxiter : int, optional
         Iteration limit (default 200).
     tol : float
@@ -154,7 +162,7 @@ def lewis_weights(
     >>> import numpy as np, randla as rl
     >>> A = np.random.default_rng(0).standard_normal((500, 4))
     >>> w = rl.lewis_weights(A, 1.0, method="exact")
-    >>> round(float(w.sum()), 8)
+    >>> round(float(w.sum()), 6)
     4.0
     """
     if method not in ("exact", "approx"):
@@ -173,8 +181,12 @@ def lewis_weights(
     n, d = shape
     dense = _dense_for_direct(A, spec, shape, dtype)[1]
     k = min(n, 40 * d)
-    core_method = "exact" if (method == "exact" or k >= n or n < d) else "approx"
     t = _jl_columns(n, 0.5)
+    # Sketched scores pay off only where the JL step shrinks the row norms'
+    # cost (t < d); otherwise the sketch-preconditioned exact scores are
+    # cheaper and exact.
+    sketched = method == "approx" and k < n and n >= d and t < d
+    core_method = "approx" if sketched else "exact"
     weights, iterations, converged, change = _core.lewis_weights(
         dense, float(p), float(tol), limit, core_method, k, t if t < d else 0, key_from_rng(rng)
     )
@@ -186,3 +198,166 @@ def lewis_weights(
             stacklevel=2,
         )
     return np.asarray(weights)
+
+
+def _check_p(p: Any) -> float:
+    if not isinstance(p, (numbers.Real, np.floating)) or not (1 <= float(p) < math.inf):
+        raise ValueError(f"p must be a number with 1 <= p < inf, got {p!r}")
+    return float(p)
+
+
+def _exact_l1_sensitivities(A: np.ndarray) -> np.ndarray:
+    """``max |a_i x|`` over ``||A x||_1 <= 1``, one linear program per row (small A)."""
+    from scipy.optimize import linprog
+
+    n, d = A.shape
+    # Variables (x, t): maximize a_i x subject to -t <= A x <= t, sum t <= 1.
+    A_ub = np.block([[A, -np.eye(n)], [-A, -np.eye(n)], [np.zeros((1, d)), np.ones((1, n))]])
+    b_ub = np.concatenate([np.zeros(2 * n), [1.0]])
+    bounds = [(None, None)] * d + [(0, None)] * n
+    out = np.empty(n)
+    for i in range(n):
+        c = np.concatenate([-A[i], np.zeros(n)])
+        res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+        if res.status != 0:
+            raise RuntimeError(f"sensitivities: the linear program for row {i} failed")
+        out[i] = -res.fun
+    return out
+
+
+def sensitivities(A: Any, p: float, *, method: str = "approx", rng: RNGLike = None) -> np.ndarray:
+    """Upper bounds on the l_p sensitivities ``s_i = max_x |a_i x|^p / ||A x||_p^p``.
+
+    Parameters
+    ----------
+    A : array_like or scipy.sparse matrix, shape (n, d)
+    p : float
+        ``1 <= p < inf``.
+    method : {"approx", "lewis", "exact"}
+        ``"lewis"``: ``d^{max(0, p/2 - 1)} w_i`` with ``w`` the exact l_p Lewis
+        weights, an upper bound on every sensitivity (Cohen & Peng 2015;
+        total at most ``d^{max(1, p/2)}``). ``"approx"``: the same with
+        approximate Lewis weights, inflated by 2 to stay an upper bound.
+        ``"exact"``: by optimization, for small problems: p = 2 gives the
+        leverage scores, p = 1 one linear program per row (scipy's HiGHS);
+        other ``p`` raise ``ValueError``.
+    rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+        Seeds the sketch of ``"approx"``.
+
+    Returns
+    -------
+    ndarray, shape (n,), float64
+
+    Examples
+    --------
+    >>> import numpy as np, randla as rl
+    >>> A = np.random.default_rng(0).standard_normal((60, 3))
+    >>> exact = rl.sensitivities(A, 1.0, method="exact")
+    >>> bound = rl.sensitivities(A, 1.0, method="lewis")
+    >>> bool(np.all(exact <= bound * (1 + 1e-8)))
+    True
+    """
+    if method not in ("approx", "lewis", "exact"):
+        raise ValueError(f"method must be 'approx', 'lewis' or 'exact', got {method!r}")
+    p = _check_p(p)
+    if method == "exact":
+        spec, shape, dtype = _operator_spec(A, "A", None, np.dtype(np.float64), True)
+        dense = np.asarray(_dense_for_direct(A, spec, shape, dtype)[1], dtype=np.float64)
+        if p == 2.0:
+            return leverage_scores(dense)
+        if p == 1.0:
+            return _exact_l1_sensitivities(dense)
+        raise ValueError("method='exact' is available for p = 1 and p = 2")
+    w = lewis_weights(A, p, method="exact" if method == "lewis" else "approx", rng=rng)
+    d = np.asarray(A.shape)[1]
+    bound = float(d) ** max(0.0, p / 2.0 - 1.0) * w
+    return bound if method == "lewis" else 2.0 * bound
+
+
+_SAMPLING_METHODS = ("leverage", "root_leverage", "lewis", "sensitivity", "uniform")
+
+
+def sample_rows(
+    A: Any,
+    m: int,
+    *,
+    p: float = 2,
+    method: str = "lewis",
+    replace: bool = True,
+    rng: RNGLike = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``m`` rows of ``A`` with weights: an l_p subspace-embedding coreset.
+
+    ``sum_j w_j |a_{idx_j} x|^p`` estimates ``||A x||_p^p`` for every ``x``
+    (unbiased with replacement); with enough rows it is within ``1 +- eps``
+    for all ``x`` at once.
+
+    Parameters
+    ----------
+    A : array_like or scipy.sparse matrix, shape (n, d)
+    m : int
+        Rows to draw (``m <= n`` without replacement).
+    p : float
+        The l_p norm the coreset preserves, ``1 <= p < inf``.
+    method : {"lewis", "leverage", "root_leverage", "sensitivity", "uniform"}
+        Sampling probabilities proportional to: l_p Lewis weights (Cohen &
+        Peng; about ``d log d`` rows for p <= 2), leverage scores (the l_2
+        choice), leverage scores to the power ``p/2`` (root leverage for
+        p = 1; Woodruff & Yasuda 2023), sensitivity upper bounds
+        (:func:`sensitivities`), or uniform (fails on matrices with a few
+        high-leverage rows).
+    replace : bool
+        With replacement (i.i.d. draws, the default) or ``m`` distinct rows
+        (Efraimidis–Spirakis; weights ``1 / (m q_i)`` as with replacement).
+    rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
+        Seeds the draws (and the sketches of approximate scores); the indices
+        are a pure function of the seed.
+
+    Returns
+    -------
+    idx : ndarray of int64, shape (m,)
+        Row indices (increasing without replacement).
+    w : ndarray of float64, shape (m,)
+        ``1 / (m q_idx)`` with ``q`` the sampling probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np, randla as rl
+    >>> A = np.random.default_rng(0).standard_normal((10_000, 5))
+    >>> idx, w = rl.sample_rows(A, 500, p=1, method="lewis", rng=0)
+    >>> x = np.ones(5)
+    >>> est = np.sum(w * np.abs(A[idx] @ x)); exact = np.abs(A @ x).sum()
+    >>> bool(abs(est / exact - 1) < 0.2)
+    True
+    """
+    if method not in _SAMPLING_METHODS:
+        raise ValueError(f"method must be one of {_SAMPLING_METHODS}, got {method!r}")
+    p = _check_p(p)
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, numbers.Integral):
+        raise TypeError(f"m must be an int, got {type(m).__name__}")
+    m = int(m)
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m}")
+    n = int(np.shape(A)[0]) if hasattr(A, "shape") else int(np.asarray(A).shape[0])
+    if not replace and m > n:
+        raise ValueError(f"m = {m} must be <= n = {n} without replacement")
+    key = key_from_rng(rng)
+    if method == "uniform":
+        _operator_spec(A, "A", None, np.dtype(np.float32), True)  # validates A
+        q = np.full(n, 1.0 / n)
+    else:
+        if method == "leverage":
+            scores = leverage_scores(A)
+        elif method == "root_leverage":
+            scores = np.maximum(leverage_scores(A), 0.0) ** (p / 2.0)
+        elif method == "lewis":
+            scores = lewis_weights(A, p, rng=key)
+        else:
+            scores = sensitivities(A, p, rng=key)
+        scores = np.maximum(np.asarray(scores, dtype=np.float64), 0.0)
+        total = scores.sum()
+        if not (total > 0 and np.isfinite(total)):
+            raise ValueError("A has no nonzero row to sample")
+        q = scores / total
+    idx = _core.sample_indices(key + 2, m, n, None if method == "uniform" else q, bool(replace))
+    return idx, 1.0 / (m * q[idx])

@@ -138,7 +138,50 @@ fn lewis_weights<'py>(
     })
 }
 
+/// `k` row indices drawn from `0..n` (see `randla::sketch::sparse::sample_indices`), as int64.
+#[pyfunction]
+#[pyo3(signature = (seed, k, n, p, replace))]
+fn sample_indices<'py>(
+    py: Python<'py>,
+    seed: u64,
+    k: usize,
+    n: usize,
+    p: Option<numpy::PyReadonlyArray1<'py, f64>>,
+    replace: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let probabilities = match &p {
+        Some(p) => Some(crate::convert::slice(p, "p")?),
+        None => None,
+    };
+    if let Some(p) = probabilities {
+        if p.len() != n {
+            return Err(PyValueError::new_err("p must have n entries"));
+        }
+        if !replace && p.iter().filter(|&&x| x > 0.0).count() < k {
+            return Err(PyValueError::new_err(
+                "fewer rows with positive probability than samples without replacement",
+            ));
+        }
+    } else if !replace && k > n {
+        return Err(PyValueError::new_err(
+            "more samples than rows without replacement",
+        ));
+    }
+    let indices = run(py, || {
+        Ok(randla::sketch::sparse::sample_indices(
+            seed,
+            k,
+            n,
+            probabilities,
+            replace,
+        ))
+    })?;
+    let indices: Vec<i64> = indices.into_iter().map(|i| i as i64).collect();
+    Ok(indices.into_pyarray(py).into_any())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sample_indices, m)?)?;
     m.add_function(wrap_pyfunction!(leverage_exact, m)?)?;
     m.add_function(wrap_pyfunction!(leverage_sketched, m)?)?;
     m.add_function(wrap_pyfunction!(lewis_weights, m)?)
