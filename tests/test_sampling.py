@@ -246,3 +246,91 @@ def test_sketched_lewis_weights_within_a_constant_factor() -> None:
     approx = rl.lewis_weights(A, 1.0, rng=0)
     ratio = approx / exact
     assert ratio.min() > 0.5 and ratio.max() < 2.0
+
+
+# --- l_p regression ---------------------------------------------------------------------
+
+
+def _lp_problem(n: int = 300, d: int = 4, seed: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d))
+    b = A @ rng.standard_normal(d) + rng.laplace(size=n)
+    b[:5] += 50.0  # outliers: l1 and l2 answers differ
+    return A, b
+
+
+def _l1_by_linprog(A: np.ndarray, b: np.ndarray) -> float:
+    from scipy.optimize import linprog
+
+    n, d = A.shape
+    # min sum t  s.t.  -t <= A x - b <= t
+    c = np.concatenate([np.zeros(d), np.ones(n)])
+    A_ub = np.block([[A, -np.eye(n)], [-A, -np.eye(n)]])
+    b_ub = np.concatenate([b, -b])
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=[(None, None)] * d + [(0, None)] * n)
+    assert res.status == 0
+    return float(res.fun)
+
+
+def test_l1_regression_matches_linear_programming() -> None:
+    A, b = _lp_problem()
+    res = rl.lp_regression(A, b, 1.0, tol=1e-10, maxiter=500)
+    assert res.converged
+    optimum = _l1_by_linprog(A, b)
+    assert abs(res.objective - optimum) <= 1e-6 * optimum
+
+
+@pytest.mark.parametrize("p", [1.5, 3.0, 5.0])
+def test_lp_regression_matches_scipy_minimize(p: float) -> None:
+    from scipy.optimize import minimize
+
+    A, b = _lp_problem(200, 3, seed=11)
+    res = rl.lp_regression(A, b, p, tol=1e-14, maxiter=500)
+    x0 = np.linalg.lstsq(A, b, rcond=None)[0]
+
+    def f(x: np.ndarray) -> float:
+        return float(np.sum(np.abs(A @ x - b) ** p))
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        r = A @ x - b
+        return A.T @ (p * np.abs(r) ** (p - 1) * np.sign(r))
+
+    ref = minimize(f, x0, jac=grad, method="BFGS", options={"gtol": 1e-12, "maxiter": 10_000})
+    ours = res.objective**p
+    assert ours <= ref.fun * (1 + 1e-6)
+    assert abs(ours - ref.fun) <= 1e-6 * ref.fun
+
+
+def test_l2_regression_is_least_squares() -> None:
+    A, b = _lp_problem()
+    res = rl.lp_regression(A, b, 2.0)
+    np.testing.assert_allclose(res.x, np.linalg.lstsq(A, b, rcond=None)[0], rtol=1e-10)
+    assert res.iterations == 0 and res.converged
+
+
+def test_lp_regression_on_a_coreset() -> None:
+    A, b = _lp_problem(20_000, 4, seed=12)
+    full = rl.lp_regression(A, b, 1.0)
+    for seed in range(3):
+        sub = rl.lp_regression(A, b, 1.0, sample=2000, rng=seed)
+        assert full.objective <= sub.objective <= 1.2 * full.objective
+
+
+def test_lp_regression_bad_input() -> None:
+    A, b = _lp_problem(50, 3)
+    with pytest.raises(ValueError):
+        rl.lp_regression(A, b, 0.5)
+    with pytest.raises(ValueError):
+        rl.lp_regression(A, b[:-1], 1.0)
+    with pytest.raises(ValueError):
+        rl.lp_regression(A, b, 1.0, method="lp")
+    with pytest.raises(ValueError):
+        rl.lp_regression(A, b, 1.0, sample=2)
+    with pytest.raises(ValueError):
+        rl.lp_regression(A.T, b[:3], 1.0)
+    bad = b.copy()
+    bad[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        rl.lp_regression(A, bad, 1.0)
+    with pytest.warns(rl.ConvergenceWarning):
+        rl.lp_regression(A, b, 1.0, maxiter=1)

@@ -15,13 +15,21 @@ from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
 from .least_squares import LstsqResult, lstsq
 from .lowrank import eigh, range_finder, svd
-from .sampling import leverage_scores, lewis_weights, sample_rows, sensitivities
+from .sampling import (
+    LpRegressionResult,
+    leverage_scores,
+    lewis_weights,
+    lp_regression,
+    sample_rows,
+    sensitivities,
+)
 
 __version__: str = _core.__version__
 
 __all__ = [
     "ConvergenceWarning",
     "LinAlgError",
+    "LpRegressionResult",
     "LstsqResult",
     "RandlaInternalError",
     "__version__",
@@ -31,6 +39,7 @@ __all__ = [
     "krylov",
     "leverage_scores",
     "lewis_weights",
+    "lp_regression",
     "lstsq",
     "num_threads",
     "range_finder",

@@ -15,6 +15,7 @@ __all__ = [
     "leverage_sketched",
     "lewis_weights",
     "lowrank_nystrom",
+    "lp_regression",
     "lowrank_range_finder",
     "lowrank_svd",
     "lstsq_solve",
@@ -145,3 +146,11 @@ def lewis_weights(
 def sample_indices(
     seed: int, k: int, n: int, p: npt.NDArray[np.float64] | None, replace: bool
 ) -> npt.NDArray[np.int64]: ...
+def lp_regression(
+    a: npt.NDArray[np.floating],
+    b: npt.NDArray[np.floating],
+    c: npt.NDArray[np.float64],
+    p: float,
+    tol: float,
+    maxiter: int,
+) -> tuple[npt.NDArray[np.floating], float, int, bool]: ...

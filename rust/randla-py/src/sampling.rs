@@ -180,7 +180,54 @@ fn sample_indices<'py>(
     Ok(indices.into_pyarray(py).into_any())
 }
 
+type LpAnswer<'py> = (Bound<'py, PyAny>, f64, usize, bool);
+
+fn lp_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    c: numpy::PyReadonlyArray1<'py, f64>,
+    p: f64,
+    tol: f64,
+    maxiter: usize,
+) -> PyResult<LpAnswer<'py>> {
+    let a: PyReadonlyArray2<'py, T> = a.extract()?;
+    let b: numpy::PyReadonlyArray1<'py, T> = b.extract()?;
+    let a = mat_ref(&a);
+    let (b, c) = (
+        crate::convert::slice(&b, "b")?,
+        crate::convert::slice(&c, "weights")?,
+    );
+    let r = run(py, || {
+        randla::sampling::lp_regression::lp_regression(a, b, c, p, tol, maxiter)
+    })?;
+    Ok((
+        r.x.into_pyarray(py).into_any(),
+        r.objective,
+        r.iterations,
+        r.converged,
+    ))
+}
+
+/// l_p regression by IRLS on rows weighted by `c`: (x, objective, iterations, converged).
+#[pyfunction]
+#[pyo3(signature = (a, b, c, p, tol, maxiter))]
+fn lp_regression<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    c: numpy::PyReadonlyArray1<'py, f64>,
+    p: f64,
+    tol: f64,
+    maxiter: usize,
+) -> PyResult<LpAnswer<'py>> {
+    by_float_dtype!(a, MATRIX_DTYPE, |T| lp_typed::<T>(
+        py, a, b, c, p, tol, maxiter
+    ))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(lp_regression, m)?)?;
     m.add_function(wrap_pyfunction!(sample_indices, m)?)?;
     m.add_function(wrap_pyfunction!(leverage_exact, m)?)?;
     m.add_function(wrap_pyfunction!(leverage_sketched, m)?)?;
