@@ -26,7 +26,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
 import randla as rl  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "_static" / "coreset_distortion.png"
