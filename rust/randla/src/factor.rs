@@ -12,7 +12,7 @@ use faer::linalg::solvers::{Qr, SolveLstsq, Svd};
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_upper_triangular_in_place,
 };
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef};
 
 use crate::ensure;
 use crate::error::{Error, Result};
@@ -36,19 +36,17 @@ pub struct TallFactor<T> {
     rank: usize,
 }
 
-fn par() -> Par {
-    Par::rayon(crate::parallel::num_threads())
-}
-
 /// numpy's default cut-off for a numerically zero singular value (`lstsq`,
 /// `matrix_rank`): `max(k, q) * eps` relative to the largest one.
 fn rank_tolerance<T>(rows: usize, cols: usize) -> f64 {
-    let eps = if std::mem::size_of::<T>() == 4 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
-    };
-    rows.max(cols) as f64 * eps
+    rows.max(cols) as f64 * crate::epsilon::<T>()
+}
+
+/// Every entry above `rel` times the largest, which is positive and finite
+/// (the diagonal of a triangular factor of a numerically nonsingular matrix).
+pub(crate) fn well_scaled(diag: &[f64], rel: f64) -> bool {
+    let largest = diag.iter().cloned().fold(0.0, f64::max);
+    largest > 0.0 && largest.is_finite() && diag.iter().all(|&v| v > rel * largest)
 }
 
 impl<T: Real> TallFactor<T> {
@@ -66,8 +64,7 @@ impl<T: Real> TallFactor<T> {
             let qr = Qr::new(m);
             let r = qr.R();
             let diag: Vec<f64> = (0..cols).map(|i| r[(i, i)].to_f64().abs()).collect();
-            let largest = diag.iter().cloned().fold(0.0, f64::max);
-            if largest > 0.0 && diag.iter().all(|&v| v > tol * largest) {
+            if well_scaled(&diag, tol) {
                 return Ok(Self {
                     kind: Kind::Qr(qr),
                     rows,
@@ -111,9 +108,16 @@ impl<T: Real> TallFactor<T> {
         match &self.kind {
             Kind::Qr(qr) => {
                 out.copy_from(x);
-                solve_upper_triangular_in_place(qr.thin_R(), out, par());
+                solve_upper_triangular_in_place(qr.thin_R(), out, crate::parallel::faer_par());
             }
-            Kind::Svd { p, .. } => matmul(out, Accum::Replace, p.as_ref(), x, T::ONE, par()),
+            Kind::Svd { p, .. } => matmul(
+                out,
+                Accum::Replace,
+                p.as_ref(),
+                x,
+                T::ONE,
+                crate::parallel::faer_par(),
+            ),
         }
     }
 
@@ -122,9 +126,20 @@ impl<T: Real> TallFactor<T> {
         match &self.kind {
             Kind::Qr(qr) => {
                 out.copy_from(x);
-                solve_lower_triangular_in_place(qr.thin_R().transpose(), out, par());
+                solve_lower_triangular_in_place(
+                    qr.thin_R().transpose(),
+                    out,
+                    crate::parallel::faer_par(),
+                );
             }
-            Kind::Svd { p, .. } => matmul(out, Accum::Replace, p.transpose(), x, T::ONE, par()),
+            Kind::Svd { p, .. } => matmul(
+                out,
+                Accum::Replace,
+                p.transpose(),
+                x,
+                T::ONE,
+                crate::parallel::faer_par(),
+            ),
         }
     }
 
@@ -159,7 +174,14 @@ impl<T: Real> TallFactor<T> {
             Kind::Qr(qr) => qr.solve_lstsq(b),
             Kind::Svd { u, p, .. } => {
                 let mut ub = Mat::zeros(self.rank, b.ncols());
-                matmul(ub.as_mut(), Accum::Replace, u.transpose(), b, T::ONE, par());
+                matmul(
+                    ub.as_mut(),
+                    Accum::Replace,
+                    u.transpose(),
+                    b,
+                    T::ONE,
+                    crate::parallel::faer_par(),
+                );
                 let mut x = Mat::zeros(self.cols, b.ncols());
                 matmul(
                     x.as_mut(),
@@ -167,7 +189,7 @@ impl<T: Real> TallFactor<T> {
                     p.as_ref(),
                     ub.as_ref(),
                     T::ONE,
-                    par(),
+                    crate::parallel::faer_par(),
                 );
                 x
             }
@@ -199,7 +221,7 @@ impl<T: Real> TallFactor<T> {
                         qr.Q_coeff(),
                         faer::Conj::No,
                         x.as_mut(),
-                        par(),
+                        crate::parallel::faer_par(),
                         faer::dyn_stack::MemStack::new(&mut mem),
                     );
                     x
@@ -212,7 +234,7 @@ impl<T: Real> TallFactor<T> {
                         u.as_ref(),
                         y.as_ref(),
                         T::ONE,
-                        par(),
+                        crate::parallel::faer_par(),
                     );
                     x
                 }

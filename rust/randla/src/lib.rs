@@ -19,6 +19,15 @@ pub mod sparse;
 
 pub use error::{Error, Result};
 
+/// The unit roundoff of `T` (numpy's `finfo(dtype).eps`).
+pub(crate) fn epsilon<T>() -> f64 {
+    if std::mem::size_of::<T>() == 4 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    }
+}
+
 /// The real floating-point types the kernels run on: `f32` and `f64`.
 pub trait Real:
     faer::traits::RealField

@@ -18,10 +18,6 @@ use crate::error::{Error, Result};
 use crate::krylov::Operator;
 use crate::Real;
 
-fn par() -> Par {
-    Par::rayon(crate::parallel::num_threads())
-}
-
 /// `A - 1 mean^T`, applied without forming it.
 pub struct Centered<'a, T> {
     a: &'a dyn Operator<T>,
@@ -234,7 +230,7 @@ pub fn svd<T: Real>(
             q.as_ref(),
             f.V().get(.., ..k),
             T::ONE,
-            par(),
+            crate::parallel::faer_par(),
         );
         let mut vt = f.U().get(.., ..k).transpose().to_owned();
         let s = (0..k).map(|i| f.S()[i]).collect();
@@ -264,11 +260,7 @@ pub fn nystrom<T: Real>(
         let omega = orthonormal_basis(omega);
         let l = omega.ncols();
         let y = times(a, omega.as_ref())?;
-        let eps = if std::mem::size_of::<T>() == 4 {
-            f32::EPSILON as f64
-        } else {
-            f64::EPSILON
-        };
+        let eps = crate::epsilon::<T>();
         // The Frobenius norm bounds ||Y||_2 from above: a slightly larger, still tiny shift.
         let nu = (n as f64).sqrt() * eps * y.norm_l2().to_f64();
         let nu_t = T::from_f64(nu);
@@ -280,7 +272,7 @@ pub fn nystrom<T: Real>(
             omega.transpose(),
             y_nu.as_ref(),
             T::ONE,
-            par(),
+            crate::parallel::faer_par(),
         );
         let half = T::from_f64(0.5);
         let core = Mat::from_fn(l, l, |i, j| half * (core[(i, j)] + core[(j, i)]));
@@ -292,7 +284,7 @@ pub fn nystrom<T: Real>(
         })?;
         // E = Y_nu L^{-T}, i.e. E^T = L^{-1} Y_nu^T.
         let mut et = y_nu.transpose().to_owned();
-        solve_lower_triangular_in_place(chol.L(), et.as_mut(), par());
+        solve_lower_triangular_in_place(chol.L(), et.as_mut(), crate::parallel::faer_par());
         let f = Svd::new_thin(et.transpose())
             .map_err(|_| Error::Numerical("the SVD did not converge".into()))?;
         let w: Vec<T> = (0..k)

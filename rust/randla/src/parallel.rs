@@ -47,6 +47,11 @@ pub fn num_threads() -> usize {
     pool().current_num_threads()
 }
 
+/// The parallelism to hand to faer: the library pool's thread count.
+pub fn faer_par() -> faer::Par {
+    faer::Par::rayon(num_threads())
+}
+
 /// Runs `f` inside the library's pool (rayon calls in `f` use it).
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     pool().install(f)

@@ -182,11 +182,4 @@ pub(crate) fn precondition<T: Real>(
     }
 }
 
-/// The unit roundoff of `T` (scipy's `finfo(dtype).eps`).
-pub(crate) fn epsilon<T>() -> f64 {
-    if std::mem::size_of::<T>() == 4 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
-    }
-}
+pub(crate) use crate::epsilon;

@@ -74,12 +74,12 @@ impl<T: Real> Operator<T> for DenseOperator<'_, T> {
         (self.0.nrows(), self.0.ncols())
     }
     fn apply(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
-        let par = Par::rayon(crate::parallel::num_threads());
+        let par = crate::parallel::faer_par();
         crate::parallel::install(|| matmul(y, Accum::Replace, self.0, x, T::ONE, par));
         Ok(())
     }
     fn apply_transpose(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
-        let par = Par::rayon(crate::parallel::num_threads());
+        let par = crate::parallel::faer_par();
         crate::parallel::install(|| matmul(y, Accum::Replace, self.0.transpose(), x, T::ONE, par));
         Ok(())
     }

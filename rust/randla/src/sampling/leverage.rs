@@ -9,7 +9,7 @@ use faer::{Mat, MatRef};
 
 use crate::ensure;
 use crate::error::Result;
-use crate::factor::{squared_row_norms, TallFactor};
+use crate::factor::{squared_row_norms, well_scaled, TallFactor};
 use crate::krylov::Operator;
 use crate::Real;
 
@@ -78,7 +78,11 @@ impl<T: Real> Preconditioned<T> {
             }
             // B^T = R^{-T} A^T, solved in place on a copy of A^T.
             let mut bt = a.transpose().to_owned();
-            solve_lower_triangular_in_place(r.transpose(), bt.as_mut(), par());
+            solve_lower_triangular_in_place(
+                r.transpose(),
+                bt.as_mut(),
+                crate::parallel::faer_par(),
+            );
             Some(Self { bt })
         })
     }
@@ -110,7 +114,7 @@ impl<T: Real> Preconditioned<T> {
             if !well_scaled(&diag, 1e-7) {
                 return None; // cond(D B) > 1e7: Cholesky would lose too much
             }
-            solve_lower_triangular_in_place(l, yt.as_mut(), par());
+            solve_lower_triangular_in_place(l, yt.as_mut(), crate::parallel::faer_par());
             // Row i of Y is column i of Y^T: contiguous sums.
             Some(
                 (0..n)
@@ -124,16 +128,6 @@ impl<T: Real> Preconditioned<T> {
             )
         })
     }
-}
-
-/// Every entry above `rel` times the largest, which is positive and finite.
-fn well_scaled(diag: &[f64], rel: f64) -> bool {
-    let largest = diag.iter().cloned().fold(0.0, f64::max);
-    largest > 0.0 && largest.is_finite() && diag.iter().all(|&v| v > rel * largest)
-}
-
-fn par() -> faer::Par {
-    faer::Par::rayon(crate::parallel::num_threads())
 }
 
 /// `y^T y`, summed over fixed row chunks in order (a GEMM with a long inner
@@ -283,7 +277,7 @@ fn from_factor<T: Real>(
             m
         }
         None => {
-            let eye = Mat::<T>::from_fn(rank, rank, |i, j| if i == j { T::ONE } else { T::ZERO });
+            let eye = Mat::<T>::identity(rank, rank);
             let mut m = Mat::<T>::zeros(d, rank);
             f.precondition(eye.as_ref(), m.as_mut());
             m
