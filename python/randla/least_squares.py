@@ -24,7 +24,7 @@ from . import sketch as _sketch
 from ._errors import ConvergenceWarning
 from ._rng import RNGLike, key_from_rng
 from ._validation import as_dense
-from .krylov import _block_function, _operator_spec
+from .krylov import _block_function, _check_maxiter, _operator_spec
 
 __all__ = ["LstsqResult", "lstsq"]
 
@@ -198,12 +198,7 @@ def lstsq(
         raise ValueError(f"oversampling must be a number >= 1, got {oversampling!r}")
     if not (isinstance(rtol, (int, float, np.floating)) and rtol >= 0):
         raise ValueError(f"rtol must be >= 0, got {rtol!r}")
-    if maxiter is None:
-        limit = 1000
-    else:
-        if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
-            raise ValueError(f"maxiter must be an int >= 1, got {maxiter!r}")
-        limit = int(maxiter)
+    limit = _check_maxiter(maxiter, 1000)
     b_arr = as_dense(b, "b", ndim=(1, 2), check_finite=check_finite)
     spec, shape, dtype = _operator_spec(A, "A", None, b_arr.dtype, check_finite)
     n, d = shape

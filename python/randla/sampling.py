@@ -25,7 +25,7 @@ from . import sketch as _sketch
 from ._errors import ConvergenceWarning
 from ._rng import RNGLike, key_from_rng
 from ._validation import as_dense
-from .krylov import _operator_spec
+from .krylov import _check_maxiter, _operator_spec
 from .least_squares import _dense_for_direct, _make_sketch, _sketch_rows
 
 __all__ = [
@@ -176,16 +176,9 @@ def lewis_weights(
     """
     if method not in ("exact", "approx"):
         raise ValueError(f"method must be 'exact' or 'approx', got {method!r}")
-    if not isinstance(p, (numbers.Real, np.floating)) or not (1 <= float(p) < math.inf):
-        raise ValueError(f"p must be a number with 1 <= p < inf, got {p!r}")
-    if not isinstance(tol, (numbers.Real, np.floating)) or not (float(tol) >= 0):
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
-    if maxiter is None:
-        limit = 200
-    else:
-        if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 1:
-            raise ValueError(f"maxiter must be an int >= 1, got {maxiter!r}")
-        limit = int(maxiter)
+    p = _check_p(p)
+    tol = _check_tol(tol)
+    limit = _check_maxiter(maxiter, 200)
     spec, shape, dtype = _operator_spec(A, "A", None, np.dtype(np.float32), True)
     n, d = shape
     dense = _dense_for_direct(A, spec, shape, dtype)[1]
@@ -207,6 +200,12 @@ def lewis_weights(
             stacklevel=2,
         )
     return np.asarray(weights)
+
+
+def _check_tol(tol: Any) -> float:
+    if not isinstance(tol, (numbers.Real, np.floating)) or not (float(tol) >= 0):
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    return float(tol)
 
 
 def _check_p(p: Any) -> float:
@@ -453,8 +452,7 @@ def lp_regression(
     if method != "irls":
         raise ValueError(f"method must be 'irls', got {method!r}")
     p = _check_p(p)
-    if not isinstance(tol, (numbers.Real, np.floating)) or not (float(tol) >= 0):
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    tol = _check_tol(tol)
     if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 1:
         raise ValueError(f"maxiter must be an int >= 1, got {maxiter!r}")
     b_arr = as_dense(b, "b", ndim=(1,))
