@@ -711,6 +711,210 @@ def w8_lewis(ctx: Context) -> list[Row]:
     ]
 
 
+# --------------------------------------------------------------------------
+# structured products (issue 7)
+# --------------------------------------------------------------------------
+
+
+def gemm_rate(ctx: Context) -> float:
+    """The machine's float64 GEMM rate (FLOP/s) from numpy, best of 3 (cached)."""
+    if "gemm_rate" not in ctx.cache:
+        rng = np.random.default_rng(SEED)
+        a, b = rng.standard_normal((2048, 2048)), rng.standard_normal((2048, 512))
+        best = min(_once(lambda: a @ b)[0] for _ in range(3))
+        ctx.cache["gemm_rate"] = 2 * 2048 * 2048 * 512 / best
+    return ctx.cache["gemm_rate"]
+
+
+def _monarch_numpy(x: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
+    """The paper's blockdiag_butterfly_multiply with numpy's batched matmul."""
+    k, q, p = w1.shape
+    l, s, r = w2.shape
+    batch = x.shape[0]
+    out1 = np.matmul(x.reshape(batch, k, p).transpose(1, 0, 2), w1.transpose(0, 2, 1))
+    out1 = out1.transpose(1, 0, 2).reshape(batch, r, l).transpose(2, 0, 1)  # (l, batch, r)
+    out2 = np.matmul(out1, w2.transpose(0, 2, 1))  # (l, batch, s)
+    return out2.transpose(1, 2, 0).reshape(batch, s * l)
+
+
+def _monarch_einsum(x: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
+    k, q, p = w1.shape
+    l, s, r = w2.shape
+    batch = x.shape[0]
+    out1 = np.einsum("kqp,bkp->bkq", w1, x.reshape(batch, k, p)).reshape(batch, r, l)
+    return np.einsum("lsr,brl->bsl", w2, out1).reshape(batch, s * l)
+
+
+@workload("W13", "Monarch multiply")
+def w13_monarch(ctx: Context) -> list[Row]:
+    b = 32 if ctx.quick else 64
+    n = b * b
+    rng = np.random.default_rng(SEED + 13)
+    w1, w2 = rng.standard_normal((b, b, b)), rng.standard_normal((b, b, b))
+    X = rng.standard_normal((n, n))
+    times, results, _ = ctx.timeit(
+        {
+            "matmul": lambda: _monarch_numpy(X, w1, w2),
+            "einsum": lambda: _monarch_einsum(X, w1, w2),
+            "randla": lambda: rl.monarch.multiply(X, w1, w2),
+        }
+    )
+    ref = results["einsum"]
+    err = float(np.max(np.abs(results["randla"] - ref)) / np.max(np.abs(ref)))
+    err_mm = float(np.max(np.abs(results["matmul"] - ref)) / np.max(np.abs(ref)))
+    flops = 2 * n * (w1.size + w2.size)
+    floor_s = flops / gemm_rate(ctx)
+    floor_name = f"{flops / 1e9:.1f} GFLOP at {gemm_rate(ctx) / 1e9:.0f} GFLOP/s"
+    W = rl.monarch.Monarch(w1, w2).to_dense().T
+    dense_s = min(_once(lambda: X @ W)[0] for _ in range(1 if not ctx.quick else 2))
+    acc = f"max rel diff vs einsum {err:.1e} (batched matmul {err_mm:.1e})"
+    return [
+        Row(
+            workload=f"W13 monarch.multiply n={n} ({b} blocks of {b}), X {n}x{n}",
+            anchor="numpy batched `np.matmul` over the block stack",
+            anchor_s=times["matmul"],
+            randla_s=times["randla"],
+            target=">=2.5x; <=1.5x floor",
+            min_ratio=2.5,
+            floor_s=floor_s,
+            floor_name=floor_name,
+            max_floor_ratio=1.5,
+            accuracy=acc,
+        ),
+        Row(
+            workload="W13 monarch.multiply, same",
+            anchor="numpy `np.einsum`",
+            anchor_s=times["einsum"],
+            randla_s=times["randla"],
+            target=">=10x",
+            min_ratio=10.0,
+            accuracy=acc,
+        ),
+        Row(
+            workload="W13 (context) the same product as a dense GEMM",
+            anchor="numpy `X @ W`, W dense",
+            anchor_s=dense_s,
+            randla_s=times["randla"],
+            target="context",
+        ),
+    ]
+
+
+def _monarch_project_numpy(M: np.ndarray, b: int) -> np.ndarray:
+    """Per-block top singular pairs with numpy's batched SVD; returns the dense projection."""
+    m, n = M.shape
+    blocks = M.reshape(m // b, b, b, n // b).transpose(1, 2, 0, 3)  # (l, k, s, i)
+    U, s, Vt = np.linalg.svd(blocks, full_matrices=False)
+    top = s[..., 0, None, None] * U[..., :, :1] * Vt[..., :1, :]
+    return top.transpose(2, 0, 1, 3).reshape(m, n)
+
+
+@workload("W14", "Monarch projection")
+def w14_monarch_project(ctx: Context) -> list[Row]:
+    n = 1024 if ctx.quick else 4096
+    b = int(np.sqrt(n))
+    M = np.random.default_rng(SEED + 14).standard_normal((n, n))
+    anchor_s, ref = _once(lambda: _monarch_project_numpy(M, b))
+    times, results, _ = ctx.timeit({"randla": lambda: rl.monarch.project(M, nblocks=b)})
+    ours = float(np.linalg.norm(M - results["randla"].to_dense()))
+    theirs = float(np.linalg.norm(M - ref))
+    rel = abs(ours - theirs) / theirs
+    return [
+        Row(
+            workload=f"W14 monarch.project dense {n}x{n}, {b} blocks",
+            anchor="numpy batched `np.linalg.svd` per block",
+            anchor_s=anchor_s,
+            randla_s=times["randla"],
+            target=">=5x, same error",
+            min_ratio=5.0,
+            accuracy=(
+                f"||M - P||_F {ours:.10g} vs numpy {theirs:.10g} "
+                f"{'ok' if rel <= 1e-10 else 'MISS'}; anchor single run"
+            ),
+        )
+    ]
+
+
+@workload("W15", "Householder apply")
+def w15_householder(ctx: Context) -> list[Row]:
+    from scipy.linalg import lapack
+
+    n, k, c = (2048, 128, 1024) if ctx.quick else (4096, 256, 2048)
+    rng = np.random.default_rng(SEED + 15)
+    qr, tau, _, info = lapack.dgeqrf(rng.standard_normal((n, k)))
+    C = rng.standard_normal((n, c))
+    lwork = int(lapack.dormqr("L", "N", qr, tau, C, -1)[1][0])
+
+    def anchor() -> np.ndarray:
+        return lapack.dormqr("L", "N", qr, tau, C, lwork)[0]
+
+    def ours() -> np.ndarray:
+        return rl.householder.apply(*rl.householder.from_lapack(qr, tau), C)
+
+    times, results, _ = ctx.timeit({"dormqr": anchor, "randla": ours})
+    err = float(np.max(np.abs(results["randla"] - results["dormqr"])) / np.max(np.abs(C)))
+    flops = 4 * n * k * c - 2 * k * k * c
+    return [
+        Row(
+            workload=f"W15 householder.apply {k} reflectors of length {n} to C {n}x{c}",
+            anchor="`scipy.linalg.lapack.dormqr`",
+            anchor_s=times["dormqr"],
+            randla_s=times["randla"],
+            target=">=1.5x",
+            min_ratio=1.5,
+            floor_s=flops / gemm_rate(ctx),
+            floor_name=f"{flops / 1e9:.1f} GFLOP at {gemm_rate(ctx) / 1e9:.0f} GFLOP/s",
+            accuracy=f"max diff vs dormqr {err:.1e} (relative to max|C|); includes from_lapack",
+        )
+    ]
+
+
+def _delta_rule_numpy(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, n_h: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The token-by-token recurrence, vectorized over batch and heads."""
+    B, T, H, K = q.shape
+    V = v.shape[-1]
+    S = np.zeros((B, H, K, V))
+    o = np.empty((B, T, H, V))
+    for t in range(T):
+        for j in range(n_h):
+            i = t * n_h + j
+            kt, vt = k[:, i], v[:, i]  # (B, H, K), (B, H, V)
+            kS = np.matmul(kt[:, :, None, :], S)[:, :, 0, :]  # k^T S: (B, H, V)
+            S += (beta[:, i, :, None] * kt)[..., :, None] * (vt - kS)[..., None, :]
+        o[:, t] = np.matmul(q[:, t, :, None, :], S)[:, :, 0, :]
+    return o, S
+
+
+@workload("W16", "delta rule (DeltaProduct)")
+def w16_delta_rule(ctx: Context) -> list[Row]:
+    B, T, H, K, n_h = (2, 512, 4, 64, 2) if ctx.quick else (2, 2048, 4, 64, 2)
+    rng = np.random.default_rng(SEED + 16)
+    q = rng.standard_normal((B, T, H, K))
+    k = rng.standard_normal((B, T * n_h, H, K))
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    v = rng.standard_normal((B, T * n_h, H, K))
+    beta = rng.uniform(0.0, 2.0, (B, T * n_h, H))
+    anchor_s, (o_ref, s_ref) = _once(lambda: _delta_rule_numpy(q, k, v, beta, n_h))
+    times, results, _ = ctx.timeit(
+        {"randla": lambda: rl.householder.delta_rule(q, k, v, beta, n_h=n_h)}
+    )
+    o, s = results["randla"]
+    err = max(float(np.max(np.abs(o - o_ref))), float(np.max(np.abs(s - s_ref))))
+    return [
+        Row(
+            workload=f"W16 delta_rule B={B} T={T} H={H} K=V={K} n_h={n_h}",
+            anchor="token-by-token numpy recurrence (batched over B, H)",
+            anchor_s=anchor_s,
+            randla_s=times["randla"],
+            target=">=50x, same output to 1e-10",
+            min_ratio=50.0,
+            accuracy=f"max abs diff {err:.1e} {'ok' if err <= 1e-10 else 'MISS'}; anchor single run",
+        )
+    ]
+
+
 @workload("W17", "CG on a memory-bound 2-D Poisson problem")
 def w17_cg(ctx: Context) -> list[Row]:
     return [_cg_row(ctx, "W17", 300 if ctx.quick else 1000, 2.0, 1.3)]

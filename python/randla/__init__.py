@@ -9,7 +9,7 @@ sketching operators; ``rl.show_config()`` describes the build.
 
 from __future__ import annotations
 
-from . import _core, krylov, sketch
+from . import _core, householder, krylov, monarch, sketch
 from ._config import backends, show_config
 from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
@@ -36,11 +36,13 @@ __all__ = [
     "backends",
     "get_num_threads",
     "eigh",
+    "householder",
     "krylov",
     "leverage_scores",
     "lewis_weights",
     "lp_regression",
     "lstsq",
+    "monarch",
     "num_threads",
     "range_finder",
     "sample_rows",

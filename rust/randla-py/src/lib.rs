@@ -14,6 +14,7 @@ mod lstsq;
 mod rng;
 mod sampling;
 mod sketch;
+mod structured;
 
 use pyo3::prelude::*;
 
@@ -27,5 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lstsq::register(m)?;
     lowrank::register(m)?;
     sampling::register(m)?;
+    structured::register(m)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod sampling;
 pub mod simd;
 pub mod sketch;
 pub mod sparse;
+pub mod structured;
 
 pub use error::{Error, Result};
 

@@ -1,0 +1,338 @@
+//! Monarch products and projection, Householder products and the delta rule.
+//!
+//! The Python layer (`randla.monarch`, `randla.householder`) validates
+//! shapes and values, casts every array to one float dtype and makes the
+//! block stacks C-contiguous; here the arrays are borrowed and the kernels
+//! run without the GIL.
+
+use faer::{Mat, MatMut, MatRef, Par};
+use numpy::{
+    Element, IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
+    PyReadwriteArray2, PyReadwriteArrayDyn, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use randla::structured::delta_rule::{self as recurrence, Sequence};
+use randla::structured::householder::{self, Side};
+use randla::structured::monarch::{self, Blocks, Monarch};
+use randla::Real;
+use rayon::prelude::*;
+
+use crate::convert::{mat_mut, mat_ref, to_numpy};
+use crate::error::run;
+
+/// Runs `$body` with `$t` = f64 or f32 after the dtype of the array `$x`.
+macro_rules! by_dtype {
+    ($x:expr, |$t:ident| $body:expr) => {{
+        if $x.extract::<PyReadonlyArrayDyn<f64>>().is_ok() {
+            type $t = f64;
+            $body
+        } else if $x.extract::<PyReadonlyArrayDyn<f32>>().is_ok() {
+            type $t = f32;
+            $body
+        } else {
+            Err(PyTypeError::new_err("arrays must be float32 or float64"))
+        }
+    }};
+}
+
+/// A C-contiguous array's values and shape.
+fn contiguous<'a, T: Element>(
+    a: &'a PyReadonlyArrayDyn<'_, T>,
+    name: &str,
+) -> PyResult<(&'a [T], Vec<usize>)> {
+    let data = a
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be C-contiguous")))?;
+    Ok((data, a.shape().to_vec()))
+}
+
+fn blocks<'a, T: Real + Element>(
+    a: &'a PyReadonlyArrayDyn<'_, T>,
+    name: &str,
+) -> PyResult<Blocks<'a, T>> {
+    let (data, shape) = contiguous(a, name)?;
+    if shape.len() != 3 {
+        return Err(PyValueError::new_err(format!("{name} must be 3-D")));
+    }
+    Blocks::new(data, shape[0], shape[1], shape[2])
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn monarch_apply_typed<T: Real + Element>(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    w1: &Bound<'_, PyAny>,
+    w2: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+    transpose: bool,
+) -> PyResult<()> {
+    let x: PyReadonlyArray2<T> = x.extract()?;
+    let (w1, w2): (PyReadonlyArrayDyn<T>, PyReadonlyArrayDyn<T>) = (w1.extract()?, w2.extract()?);
+    let mut out: PyReadwriteArray2<T> = out.extract()?;
+    let mon = Monarch::new(blocks(&w1, "w1")?, blocks(&w2, "w2")?)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let (x, y) = (mat_ref(&x), mat_mut(&mut out));
+    run(py, || mon.apply_rows(x, y, transpose))
+}
+
+/// `out = x M^T` (or `x M` when `transpose`) for the Monarch matrix of (w1, w2).
+#[pyfunction]
+#[pyo3(signature = (x, w1, w2, out, transpose=false))]
+fn monarch_apply(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    w1: &Bound<'_, PyAny>,
+    w2: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+    transpose: bool,
+) -> PyResult<()> {
+    by_dtype!(x, |T| monarch_apply_typed::<T>(
+        py, x, w1, w2, out, transpose
+    ))
+}
+
+fn monarch_project_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    m: &Bound<'py, PyAny>,
+    nblocks: usize,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let m: PyReadonlyArray2<T> = m.extract()?;
+    let m = mat_ref(&m);
+    let (w1, w2) = run(py, || monarch::project(m, nblocks))?;
+    Ok((
+        w1.into_pyarray(py).into_any(),
+        w2.into_pyarray(py).into_any(),
+    ))
+}
+
+/// Flat C-order (w1, w2) of the Frobenius-optimal Monarch projection of m.
+#[pyfunction]
+fn monarch_project<'py>(
+    py: Python<'py>,
+    m: &Bound<'py, PyAny>,
+    nblocks: usize,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    by_dtype!(m, |T| monarch_project_typed::<T>(py, m, nblocks))
+}
+
+fn side_of(side: &str) -> PyResult<Side> {
+    match side {
+        "left" => Ok(Side::Left),
+        "right" => Ok(Side::Right),
+        other => Err(PyValueError::new_err(format!(
+            "side must be 'left' or 'right', got {other:?}"
+        ))),
+    }
+}
+
+fn householder_apply_typed<T: Real + Element>(
+    py: Python<'_>,
+    v: &Bound<'_, PyAny>,
+    tau: &Bound<'_, PyAny>,
+    c: &Bound<'_, PyAny>,
+    side: Side,
+    transpose: bool,
+) -> PyResult<()> {
+    let (v, tau): (PyReadonlyArrayDyn<T>, PyReadonlyArrayDyn<T>) = (v.extract()?, tau.extract()?);
+    let mut c: PyReadwriteArrayDyn<T> = c.extract()?;
+    let (vd, vs) = contiguous(&v, "V")?;
+    let (td, ts) = contiguous(&tau, "tau")?;
+    let cs = c.shape().to_vec();
+    if vs.len() != 3 || ts.len() != 2 || cs.len() != 3 || ts[0] != vs[0] || cs[0] != vs[0] {
+        return Err(PyValueError::new_err(
+            "V, tau and C must be stacks (batch, n, k), (batch, k), (batch, rows, cols)",
+        ));
+    }
+    let cd = c
+        .as_slice_mut()
+        .map_err(|_| PyValueError::new_err("C must be C-contiguous"))?;
+    let (batch, n, k, rows, cols) = (vs[0], vs[1], vs[2], cs[1], cs[2]);
+    run(py, || {
+        let one = |i: usize, cm: &mut [T], par: Par| {
+            let vm = MatRef::from_row_major_slice(&vd[i * n * k..(i + 1) * n * k], n, k);
+            let cm = MatMut::from_row_major_slice_mut(cm, rows, cols);
+            householder::apply(vm, &td[i * k..(i + 1) * k], cm, side, transpose, par)
+        };
+        if batch == 1 {
+            one(0, cd, randla::parallel::faer_par())
+        } else {
+            randla::parallel::install(|| {
+                cd.par_chunks_mut((rows * cols).max(1))
+                    .enumerate()
+                    .try_for_each(|(i, cm)| one(i, cm, Par::Seq))
+            })
+        }
+    })
+}
+
+/// Applies H_1 ... H_k (or its transpose) to each C of a stack, in place.
+#[pyfunction]
+fn householder_apply(
+    py: Python<'_>,
+    v: &Bound<'_, PyAny>,
+    tau: &Bound<'_, PyAny>,
+    c: &Bound<'_, PyAny>,
+    side: &str,
+    transpose: bool,
+) -> PyResult<()> {
+    let side = side_of(side)?;
+    by_dtype!(v, |T| householder_apply_typed::<T>(
+        py, v, tau, c, side, transpose
+    ))
+}
+
+fn householder_wy_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    v: &Bound<'py, PyAny>,
+    tau: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v: PyReadonlyArray2<T> = v.extract()?;
+    let tau: PyReadonlyArray1<T> = tau.extract()?;
+    let tau = crate::convert::slice(&tau, "tau")?;
+    let v = mat_ref(&v);
+    let t: Mat<T> = run(py, || householder::wy(v, tau, randla::parallel::faer_par()))?;
+    Ok(to_numpy(py, &t).into_any())
+}
+
+/// The upper triangular T with H_1 ... H_k = I - V T V^T.
+#[pyfunction]
+fn householder_wy<'py>(
+    py: Python<'py>,
+    v: &Bound<'py, PyAny>,
+    tau: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    by_dtype!(v, |T| householder_wy_typed::<T>(py, v, tau))
+}
+
+/// Rows `0..len` of head `hi` in batch `bi` of a C-order `(B, len, H, width)` array.
+fn head_rows<T: Element>(
+    data: &[T],
+    (bi, hi, h): (usize, usize, usize),
+    len: usize,
+    width: usize,
+) -> MatRef<'_, T> {
+    let start = bi * len * h * width + hi * width;
+    let end = start + (len.max(1) - 1) * h * width + width;
+    MatRef::from_row_major_slice_with_stride(&data[start..end], len, width, h * width)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn delta_rule_typed<T: Real + Element>(
+    py: Python<'_>,
+    q: &Bound<'_, PyAny>,
+    k: &Bound<'_, PyAny>,
+    v: &Bound<'_, PyAny>,
+    beta: &Bound<'_, PyAny>,
+    gate: Option<&Bound<'_, PyAny>>,
+    state: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+    n_h: usize,
+    chunk: usize,
+) -> PyResult<()> {
+    let q: PyReadonlyArrayDyn<T> = q.extract()?;
+    let k: PyReadonlyArrayDyn<T> = k.extract()?;
+    let v: PyReadonlyArrayDyn<T> = v.extract()?;
+    let beta: PyReadonlyArrayDyn<T> = beta.extract()?;
+    let gate: Option<PyReadonlyArrayDyn<T>> = gate.map(|g| g.extract()).transpose()?;
+    let mut state: PyReadwriteArrayDyn<T> = state.extract()?;
+    let mut out: PyReadwriteArrayDyn<T> = out.extract()?;
+    let (qd, qs) = contiguous(&q, "q")?;
+    let (kd, _) = contiguous(&k, "k")?;
+    let (vd, vs) = contiguous(&v, "v")?;
+    let (bd, _) = contiguous(&beta, "beta")?;
+    let gd = match &gate {
+        Some(g) => Some(contiguous(g, "gate")?.0),
+        None => None,
+    };
+    let [b, t, h, dk] = qs[..] else {
+        return Err(PyValueError::new_err("q must be 4-D"));
+    };
+    let dv = vs[3];
+    let steps = t * n_h;
+    if kd.len() != b * steps * h * dk || vd.len() != b * steps * h * dv || bd.len() != b * steps * h
+    {
+        return Err(PyValueError::new_err("k, v or beta has the wrong size"));
+    }
+    let sd = state
+        .as_slice_mut()
+        .map_err(|_| PyValueError::new_err("state must be C-contiguous"))?;
+    let od = out
+        .as_slice_mut()
+        .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
+    if sd.len() != b * h * dk * dv || od.len() != b * t * h * dv {
+        return Err(PyValueError::new_err("state or out has the wrong size"));
+    }
+    run(py, || {
+        // One task per (batch, head): its state is a contiguous K x V block;
+        // its outputs are gathered and scattered into `out` afterwards.
+        let outputs: randla::Result<Vec<Mat<T>>> = randla::parallel::install(|| {
+            sd.par_chunks_mut(dk * dv)
+                .enumerate()
+                .map(|(bh, s)| -> randla::Result<Mat<T>> {
+                    let (bi, hi) = (bh / h, bh % h);
+                    let rows = |data, len, width| head_rows(data, (bi, hi, h), len, width);
+                    let strided = |data: &'_ [T], len: usize| -> Vec<T> {
+                        (0..len).map(|i| data[(bi * len + i) * h + hi]).collect()
+                    };
+                    let beta = strided(bd, steps);
+                    let gate = gd.map(|g| strided(g, t));
+                    let seq = Sequence {
+                        q: rows(qd, t, dk),
+                        k: rows(kd, steps, dk),
+                        v: rows(vd, steps, dv),
+                        beta: &beta,
+                        gate: gate.as_deref(),
+                        n_h,
+                    };
+                    let mut o = Mat::<T>::zeros(t, dv);
+                    let s = MatMut::from_row_major_slice_mut(s, dk, dv);
+                    recurrence::run(&seq, s, o.as_mut(), chunk, Par::Seq)?;
+                    Ok(o)
+                })
+                .collect()
+        });
+        let outputs = outputs?;
+        for (bh, o) in outputs.iter().enumerate() {
+            let (bi, hi) = (bh / h, bh % h);
+            for ti in 0..t {
+                let base = ((bi * t + ti) * h + hi) * dv;
+                for c in 0..dv {
+                    od[base + c] = o[(ti, c)];
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The delta-rule recurrence: writes the outputs into `out` (B,T,H,V) and
+/// replaces `state` (B,H,K,V, the initial state) with the final state.
+#[pyfunction]
+#[pyo3(signature = (q, k, v, beta, gate, state, out, n_h, chunk_size))]
+#[allow(clippy::too_many_arguments)]
+fn delta_rule<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+    v: &Bound<'py, PyAny>,
+    beta: &Bound<'py, PyAny>,
+    gate: Option<&Bound<'py, PyAny>>,
+    state: &Bound<'py, PyAny>,
+    out: &Bound<'py, PyAny>,
+    n_h: usize,
+    chunk_size: usize,
+) -> PyResult<()> {
+    by_dtype!(q, |T| delta_rule_typed::<T>(
+        py, q, k, v, beta, gate, state, out, n_h, chunk_size
+    ))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(monarch_apply, m)?)?;
+    m.add_function(wrap_pyfunction!(monarch_project, m)?)?;
+    m.add_function(wrap_pyfunction!(householder_apply, m)?)?;
+    m.add_function(wrap_pyfunction!(householder_wy, m)?)?;
+    m.add_function(wrap_pyfunction!(delta_rule, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Structured products: Monarch matrices and Householder products.
+//!
+//! [`monarch`] multiplies by and projects onto products of two block-diagonal
+//! factors with permutations (Dao et al. 2022); [`householder`] applies
+//! products of generalized reflections in compact WY form; [`delta_rule`]
+//! runs the DeltaNet/DeltaProduct recurrence chunkwise with the same WY/UT
+//! transform.
+
+pub mod delta_rule;
+pub mod householder;
+pub mod monarch;

@@ -1,0 +1,482 @@
+//! Monarch matrices (Dao et al. 2022): `M = P_out blkdiag(w2) P_mid blkdiag(w1)`.
+//!
+//! `w1` is a stack of `k` blocks of shape `(q, p)` and `w2` one of `l` blocks
+//! of shape `(s, r)` with `l r = k q`; `M` maps `k p` inputs to `l s`
+//! outputs. Both factors, and the transpose, are one kernel: a *stage*
+//! multiplies every block by the columns it reads, where block `b`'s element
+//! `e` sits at column `b * block_stride + e * element_stride`. The forward
+//! product reads `x` in contiguous blocks and `w2` in interleaved ones (the
+//! permutation `P_mid` is that stride), so no permuted copy is ever made; each
+//! block product is a GEMM over a chunk of rows, chunks run in parallel.
+
+use faer::linalg::matmul::matmul;
+use faer::linalg::solvers::Svd;
+use faer::prelude::ReborrowMut;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+use crate::ensure;
+use crate::error::{Error, Result};
+use crate::parallel::{even_blocks, install, split_rows};
+use crate::Real;
+
+/// A stack of `count` row-major blocks of shape `(rows, cols)`.
+#[derive(Clone, Copy)]
+pub struct Blocks<'a, T> {
+    data: &'a [T],
+    count: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a, T: Real> Blocks<'a, T> {
+    /// `data` holds the C-order array of shape `(count, rows, cols)`.
+    pub fn new(data: &'a [T], count: usize, rows: usize, cols: usize) -> Result<Self> {
+        ensure!(
+            data.len() == count * rows * cols,
+            "block stack of {count} blocks of {rows}x{cols} needs {} values, got {}",
+            count * rows * cols,
+            data.len()
+        );
+        Ok(Self {
+            data,
+            count,
+            rows,
+            cols,
+        })
+    }
+
+    fn block(&self, b: usize) -> MatRef<'a, T> {
+        let size = self.rows * self.cols;
+        MatRef::from_row_major_slice(&self.data[b * size..(b + 1) * size], self.rows, self.cols)
+    }
+}
+
+/// Where block `b`'s element `e` lives: column `b * block + e * element`.
+#[derive(Clone, Copy)]
+struct Layout {
+    block: usize,
+    element: usize,
+}
+
+/// Where a stage writes: an affine layout, or the forward product's middle
+/// buffer, where column `c` of `out1` is stored at `(c % l) r + c / l` so
+/// that the second factor reads each of its blocks contiguously (reading
+/// interleaved columns costs a third of the GEMM rate in cache conflicts).
+#[derive(Clone, Copy)]
+enum Output {
+    Affine(Layout),
+    Permuted { l: usize, r: usize },
+}
+
+/// One block-diagonal factor: `out_b = in_b R_b` with `R_b` the block (or
+/// its transpose) as an `(inputs, outputs)` matrix.
+#[derive(Clone, Copy)]
+struct Stage<'a, T> {
+    blocks: Blocks<'a, T>,
+    transpose: bool,
+    input: Layout,
+    output: Output,
+}
+
+/// `dst = src r` on the columns of `y` starting at `first` with stride `step`.
+///
+/// # Safety
+/// Columns `first + e * step`, `e < r.ncols()`, must lie inside `y`, and no
+/// other writer may touch them concurrently.
+unsafe fn gemm_into<T: Real>(
+    y: &mut MatMut<'_, T>,
+    first: usize,
+    step: usize,
+    src: MatRef<'_, T>,
+    r: MatRef<'_, T>,
+    par: Par,
+) {
+    let dst = MatMut::from_raw_parts_mut(
+        y.rb_mut().ptr_inbounds_at_mut(0, first),
+        src.nrows(),
+        r.ncols(),
+        y.row_stride(),
+        y.col_stride() * step as isize,
+    );
+    matmul(dst, Accum::Replace, src, r, T::ONE, par);
+}
+
+impl<T: Real> Stage<'_, T> {
+    fn inputs(&self) -> usize {
+        if self.transpose {
+            self.blocks.rows
+        } else {
+            self.blocks.cols
+        }
+    }
+    fn outputs(&self) -> usize {
+        if self.transpose {
+            self.blocks.cols
+        } else {
+            self.blocks.rows
+        }
+    }
+
+    /// `y[:, out(b, .)] = x[:, in(b, .)] R_b` for every block.
+    fn run(&self, x: MatRef<'_, T>, y: MatMut<'_, T>, par: Par) {
+        let (rows, ni, no) = (x.nrows(), self.inputs(), self.outputs());
+        let mut y = y;
+        for b in 0..self.blocks.count {
+            let w = self.blocks.block(b);
+            let r = if self.transpose { w } else { w.transpose() };
+            let ci = b * self.input.block;
+            // SAFETY: the layouts address columns `ci + e * element` for
+            // `e < ni` (resp. `no`), all inside `x` (resp. `y`), as checked by
+            // `Monarch::new`; distinct blocks write disjoint columns.
+            let xb = unsafe {
+                MatRef::from_raw_parts(
+                    x.ptr_at(0, ci),
+                    rows,
+                    ni,
+                    x.row_stride(),
+                    x.col_stride() * self.input.element as isize,
+                )
+            };
+            match self.output {
+                // SAFETY: as above.
+                Output::Affine(layout) => unsafe {
+                    gemm_into(&mut y, b * layout.block, layout.element, xb, r, par)
+                },
+                Output::Permuted { l, r: width } => {
+                    let first = b * no;
+                    if l >= no {
+                        // Runs of consecutive c inside one window [t l, (t + 1) l)
+                        // land at stride `width`.
+                        let mut j = 0;
+                        while j < no {
+                            let c = first + j;
+                            let len = (l - c % l).min(no - j);
+                            let pos = (c % l) * width + c / l;
+                            // SAFETY: positions pos + e * width, e < len, stay
+                            // below l * width, the buffer's width.
+                            unsafe { gemm_into(&mut y, pos, width, xb, r.subcols(j, len), par) };
+                            j += len;
+                        }
+                    } else {
+                        // Columns j0, j0 + l, ... share c % l and land contiguously.
+                        for j0 in 0..l.min(no) {
+                            let c = first + j0;
+                            let len = (no - j0).div_ceil(l);
+                            let pos = (c % l) * width + c / l;
+                            // SAFETY: the columns j0 + u l, u < len, lie inside r.
+                            let rs = unsafe {
+                                MatRef::from_raw_parts(
+                                    r.ptr_at(0, j0),
+                                    r.nrows(),
+                                    len,
+                                    r.row_stride(),
+                                    r.col_stride() * l as isize,
+                                )
+                            };
+                            // SAFETY: contiguous positions pos..pos + len in the buffer.
+                            unsafe { gemm_into(&mut y, pos, 1, xb, rs, par) };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A Monarch matrix `P_out blkdiag(w2) P_mid blkdiag(w1)` of shape `(l s, k p)`.
+#[derive(Clone, Copy)]
+pub struct Monarch<'a, T> {
+    w1: Blocks<'a, T>,
+    w2: Blocks<'a, T>,
+}
+
+/// Rows per parallel chunk of the batch.
+const CHUNK_ROWS: usize = 256;
+
+impl<'a, T: Real> Monarch<'a, T> {
+    /// `w1` of shape `(k, q, p)` and `w2` of shape `(l, s, r)` with `l r = k q`.
+    pub fn new(w1: Blocks<'a, T>, w2: Blocks<'a, T>) -> Result<Self> {
+        ensure!(
+            w2.count * w2.cols == w1.count * w1.rows,
+            "w2 of shape ({}, {}, {}) does not fit w1 of shape ({}, {}, {}): l*r = {} != k*q = {}",
+            w2.count,
+            w2.rows,
+            w2.cols,
+            w1.count,
+            w1.rows,
+            w1.cols,
+            w2.count * w2.cols,
+            w1.count * w1.rows
+        );
+        Ok(Self { w1, w2 })
+    }
+
+    /// `(l s, k p)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.w2.count * self.w2.rows, self.w1.count * self.w1.cols)
+    }
+
+    fn stages(&self, transpose: bool) -> [Stage<'a, T>; 2] {
+        let (w1, w2) = (self.w1, self.w2);
+        let l = w2.count;
+        // Forward: x in contiguous blocks of p; out1[r * l + li] is stored
+        // permuted so that w2's block li reads it contiguously; y[s * l + li].
+        let contiguous = |size| Layout {
+            block: size,
+            element: 1,
+        };
+        let interleaved = Layout {
+            block: 1,
+            element: l,
+        };
+        if transpose {
+            [
+                Stage {
+                    blocks: w2,
+                    transpose: true,
+                    input: interleaved,
+                    output: Output::Affine(interleaved),
+                },
+                Stage {
+                    blocks: w1,
+                    transpose: true,
+                    input: contiguous(w1.rows),
+                    output: Output::Affine(contiguous(w1.cols)),
+                },
+            ]
+        } else {
+            [
+                Stage {
+                    blocks: w1,
+                    transpose: false,
+                    input: contiguous(w1.cols),
+                    output: Output::Permuted { l, r: w2.cols },
+                },
+                Stage {
+                    blocks: w2,
+                    transpose: false,
+                    input: contiguous(w2.cols),
+                    output: Output::Affine(interleaved),
+                },
+            ]
+        }
+    }
+
+    /// `y = x M^T` (each row of `x` multiplied by `M`), or `y = x M` when
+    /// `transpose`: `x` is `(batch, n)`, `y` is `(batch, m)` for `M` of
+    /// shape `(m, n)` (swapped when `transpose`). Any strides.
+    pub fn apply_rows(&self, x: MatRef<'_, T>, y: MatMut<'_, T>, transpose: bool) -> Result<()> {
+        let (m, n) = self.shape();
+        let (ni, no) = if transpose { (m, n) } else { (n, m) };
+        ensure!(
+            x.ncols() == ni && y.ncols() == no && x.nrows() == y.nrows(),
+            "monarch product: input ({}, {}) and output ({}, {}) do not fit a ({}, {}) operator",
+            x.nrows(),
+            x.ncols(),
+            y.nrows(),
+            y.ncols(),
+            no,
+            ni
+        );
+        let [first, second] = self.stages(transpose);
+        let middle = first.blocks.count * first.outputs();
+        let chunks = even_blocks(x.nrows(), CHUNK_ROWS);
+        let run_chunk = |rows: std::ops::Range<usize>, y: MatMut<'_, T>, par: Par| {
+            let mut mid = Mat::<T>::zeros(rows.len(), middle);
+            first.run(x.subrows(rows.start, rows.len()), mid.as_mut(), par);
+            second.run(mid.as_ref(), y, par);
+        };
+        install(|| {
+            if chunks.len() <= 1 {
+                run_chunk(0..x.nrows(), y, crate::parallel::faer_par());
+            } else {
+                let pieces = split_rows(y, &chunks);
+                chunks
+                    .into_par_iter()
+                    .zip(pieces)
+                    .for_each(|(rows, y)| run_chunk(rows, y, Par::Seq));
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The Frobenius-optimal Monarch approximation of `a` (`m x n`) with `b`
+/// blocks: `w1` of shape `(b, b, n / b)` and `w2` of shape `(b, m / b, b)`
+/// (C order), from the top singular pair of each rank-one block
+/// `B_lk[s, i] = a[s b + l, k (n / b) + i]`.
+pub fn project<T: Real>(a: MatRef<'_, T>, b: usize) -> Result<(Vec<T>, Vec<T>)> {
+    let (m, n) = a.shape();
+    ensure!(
+        b >= 1 && m % b == 0 && n % b == 0,
+        "nblocks={b} must divide both dimensions of M ({m}, {n})"
+    );
+    let (ms, ns) = (m / b, n / b);
+    let pairs: Result<Vec<(Vec<T>, Vec<T>)>> = install(|| {
+        (0..b * b)
+            .into_par_iter()
+            .map(|lk| -> Result<(Vec<T>, Vec<T>)> {
+                let (l, k) = (lk / b, lk % b);
+                // SAFETY: rows l, l + b, ..., l + (ms - 1) b and columns
+                // k ns .. (k + 1) ns lie inside `a`.
+                let block = unsafe {
+                    MatRef::from_raw_parts(
+                        a.ptr_at(l, k * ns),
+                        ms,
+                        ns,
+                        a.row_stride() * b as isize,
+                        a.col_stride(),
+                    )
+                };
+                top_pair(block)
+            })
+            .collect()
+    });
+    let pairs = pairs?;
+    let mut w1 = vec![T::ZERO; b * b * ns];
+    let mut w2 = vec![T::ZERO; b * ms * b];
+    for (lk, (u, v)) in pairs.into_iter().enumerate() {
+        let (l, k) = (lk / b, lk % b);
+        for (i, &vi) in v.iter().enumerate() {
+            w1[(k * b + l) * ns + i] = vi;
+        }
+        for (s, &us) in u.iter().enumerate() {
+            w2[(l * ms + s) * b + k] = us;
+        }
+    }
+    Ok((w1, w2))
+}
+
+/// `(sqrt(s) u, sqrt(s) v)` for the top singular triple of `block`, signed
+/// so that `v`'s entry of largest magnitude is positive.
+fn top_pair<T: Real>(block: MatRef<'_, T>) -> Result<(Vec<T>, Vec<T>)> {
+    let svd = Svd::new_thin(block)
+        .map_err(|e| Error::Numerical(format!("SVD of a Monarch block failed: {e:?}")))?;
+    let s = svd.S()[0].to_f64();
+    let (u, v) = (svd.U().col(0), svd.V().col(0));
+    let mut pivot = 0;
+    for i in 0..v.nrows() {
+        if v[i].to_f64().abs() > v[pivot].to_f64().abs() {
+            pivot = i;
+        }
+    }
+    let sign = if v[pivot].to_f64() < 0.0 { -1.0 } else { 1.0 };
+    let scale = T::from_f64(sign * s.sqrt());
+    Ok((
+        (0..u.nrows()).map(|i| u[i] * scale).collect(),
+        (0..v.nrows()).map(|i| v[i] * scale).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
+    }
+
+    /// The reference convention, written out index by index.
+    fn reference(x: &[f64], w1: &[f64], w2: &[f64], d: [usize; 6]) -> Vec<f64> {
+        let [k, q, p, l, s, r] = d;
+        let mut out1 = vec![0.0; k * q];
+        for kk in 0..k {
+            for j in 0..q {
+                out1[kk * q + j] = (0..p)
+                    .map(|i| w1[(kk * q + j) * p + i] * x[kk * p + i])
+                    .sum();
+            }
+        }
+        let mut y = vec![0.0; l * s];
+        for li in 0..l {
+            for ss in 0..s {
+                y[ss * l + li] = (0..r)
+                    .map(|rr| w2[(li * s + ss) * r + rr] * out1[rr * l + li])
+                    .sum();
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_the_reference_and_its_transpose() {
+        // k q p l s r with l r = k q: l < q, l > q with runs crossing windows, square.
+        for d in [
+            [3usize, 4, 5, 2, 3, 6],
+            [4, 3, 2, 4, 2, 3],
+            [4, 4, 4, 4, 4, 4],
+        ] {
+            check_dims(d);
+        }
+    }
+
+    fn check_dims(d: [usize; 6]) {
+        let mut seed = 7;
+        let [k, q, p, l, s, r] = d;
+        let w1: Vec<f64> = (0..k * q * p).map(|_| lcg(&mut seed)).collect();
+        let w2: Vec<f64> = (0..l * s * r).map(|_| lcg(&mut seed)).collect();
+        let mon = Monarch::new(
+            Blocks::new(&w1, k, q, p).unwrap(),
+            Blocks::new(&w2, l, s, r).unwrap(),
+        )
+        .unwrap();
+        let (m, n) = mon.shape();
+        let batch = 600;
+        let x = Mat::from_fn(batch, n, |_, _| lcg(&mut seed));
+        let mut y = Mat::zeros(batch, m);
+        mon.apply_rows(x.as_ref(), y.as_mut(), false).unwrap();
+        let mut dense = Mat::<f64>::zeros(m, n);
+        for c in 0..n {
+            let e: Vec<f64> = (0..n).map(|i| (i == c) as u8 as f64).collect();
+            let col = reference(&e, &w1, &w2, d);
+            for i in 0..m {
+                dense[(i, c)] = col[i];
+            }
+        }
+        for row in [0, 17, batch - 1] {
+            let xr: Vec<f64> = (0..n).map(|i| x[(row, i)]).collect();
+            let want = reference(&xr, &w1, &w2, d);
+            for i in 0..m {
+                assert!((y[(row, i)] - want[i]).abs() < 1e-12);
+            }
+        }
+        // x M (the transpose applied to rows) against the dense matrix.
+        let xt = Mat::from_fn(batch, m, |_, _| lcg(&mut seed));
+        let mut yt = Mat::zeros(batch, n);
+        mon.apply_rows(xt.as_ref(), yt.as_mut(), true).unwrap();
+        let want = &xt * &dense;
+        assert!((&yt - &want).norm_max() < 1e-12);
+    }
+
+    #[test]
+    fn projection_is_exact_on_monarch_matrices() {
+        let mut seed = 3;
+        let (b, m, n) = (4, 12, 8);
+        let w1: Vec<f64> = (0..b * b * (n / b)).map(|_| lcg(&mut seed)).collect();
+        let w2: Vec<f64> = (0..b * (m / b) * b).map(|_| lcg(&mut seed)).collect();
+        let mon = Monarch::new(
+            Blocks::new(&w1, b, b, n / b).unwrap(),
+            Blocks::new(&w2, b, m / b, b).unwrap(),
+        )
+        .unwrap();
+        let eye = Mat::<f64>::identity(n, n);
+        let mut dense_t = Mat::zeros(n, m);
+        mon.apply_rows(eye.as_ref(), dense_t.as_mut(), false)
+            .unwrap();
+        let dense = dense_t.transpose().to_owned();
+        let (p1, p2) = project(dense.as_ref(), b).unwrap();
+        let proj = Monarch::new(
+            Blocks::new(&p1, b, b, n / b).unwrap(),
+            Blocks::new(&p2, b, m / b, b).unwrap(),
+        )
+        .unwrap();
+        let mut back = Mat::zeros(n, m);
+        proj.apply_rows(eye.as_ref(), back.as_mut(), false).unwrap();
+        assert!((&back - &dense_t).norm_max() < 1e-12);
+        assert!(project(dense.as_ref(), 3).is_err());
+    }
+}
