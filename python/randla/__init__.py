@@ -9,7 +9,7 @@ sketching operators; ``rl.show_config()`` describes the build.
 
 from __future__ import annotations
 
-from . import _core, householder, krylov, monarch, sketch
+from . import _core, dpp, householder, krylov, monarch, sketch
 from ._config import backends, show_config
 from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
@@ -35,6 +35,7 @@ __all__ = [
     "__version__",
     "backends",
     "get_num_threads",
+    "dpp",
     "eigh",
     "householder",
     "krylov",

@@ -7,6 +7,7 @@
 
 mod config;
 mod convert;
+mod dpp;
 mod error;
 mod krylov;
 mod lowrank;
@@ -28,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lstsq::register(m)?;
     lowrank::register(m)?;
     sampling::register(m)?;
+    dpp::register(m)?;
     structured::register(m)?;
     Ok(())
 }

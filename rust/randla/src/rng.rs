@@ -57,6 +57,10 @@ pub mod tag {
     pub const ROWS: u32 = 2;
     /// Sampled rows of SRHT and row sampling.
     pub const SAMPLE: u32 = 3;
+    /// Chain-rule draws of DPP samples (one lane per sample).
+    pub const DPP: u32 = 4;
+    /// Eigenvector selection of spectral DPP samples (one lane per sample).
+    pub const DPP_SELECT: u32 = 5;
 }
 
 /// A random stream: a 64-bit key and a tag. Cheap to copy.
@@ -108,6 +112,14 @@ impl Stream {
     #[inline(always)]
     pub fn uniform_at(&self, position: u64) -> f64 {
         let b = self.block(position / 2, 0);
+        let h = 2 * (position % 2) as usize;
+        open_unit(b[h], b[h + 1])
+    }
+
+    /// A uniform float in (0, 1) at `position` of the independent sequence `lane`.
+    #[inline(always)]
+    pub fn uniform_at_lane(&self, position: u64, lane: u32) -> f64 {
+        let b = self.block(position / 2, lane);
         let h = 2 * (position % 2) as usize;
         open_unit(b[h], b[h + 1])
     }

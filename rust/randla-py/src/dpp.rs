@@ -1,0 +1,62 @@
+//! DPP samplers: the Python layer (`randla.dpp`) validates kernels and
+//! computes eigendecompositions; the chain-rule sampling of every sample
+//! runs here, in parallel, without the GIL.
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use randla::dpp::{self, Selection, Spectral};
+
+use crate::convert::{mat_ref, slice};
+use crate::error::run;
+
+fn sorted(mut s: Vec<usize>) -> Vec<i64> {
+    s.sort_unstable();
+    s.into_iter().map(|i| i as i64).collect()
+}
+
+/// `n_samples` projection-DPP samples of the kernel `v v^T`: (n_samples, r), rows sorted.
+#[pyfunction]
+fn dpp_projection<'py>(
+    py: Python<'py>,
+    v: PyReadonlyArray2<'py, f64>,
+    n_samples: usize,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArray2<i64>>> {
+    let r = v.as_array().ncols();
+    let vm = mat_ref(&v);
+    let samples = run(py, || dpp::sample_projection(vm, n_samples, seed))?;
+    let flat: Vec<i64> = samples.into_iter().flat_map(sorted).collect();
+    let arr = numpy::ndarray::Array2::from_shape_vec((n_samples, r), flat)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    Ok(arr.into_pyarray(py))
+}
+
+/// Spectral DPP samples: eigenvectors (N, M), L-eigenvalues (M,) (inf: always
+/// selected), k for a k-DPP; a list of sorted index arrays.
+#[pyfunction]
+#[pyo3(signature = (vectors, lambdas, k, n_samples, seed))]
+fn dpp_spectral<'py>(
+    py: Python<'py>,
+    vectors: PyReadonlyArray2<'py, f64>,
+    lambdas: PyReadonlyArray1<'py, f64>,
+    k: Option<usize>,
+    n_samples: usize,
+    seed: u64,
+) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
+    let vm = mat_ref(&vectors);
+    let lambdas = slice(&lambdas, "lambdas")?;
+    let selection = k.map_or(Selection::Bernoulli, Selection::Exactly);
+    let samples = run(py, || {
+        Spectral::new(vm, lambdas, selection)?.sample(n_samples, seed)
+    })?;
+    Ok(samples
+        .into_iter()
+        .map(|s| sorted(s).into_pyarray(py))
+        .collect())
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(dpp_projection, m)?)?;
+    m.add_function(wrap_pyfunction!(dpp_spectral, m)?)?;
+    Ok(())
+}
