@@ -52,7 +52,7 @@ lint: build
 	$(PY) -m mypy.stubtest randla._core
 
 bench-deps: $(STAMP)
-	$(PIP) install --quiet scikit-learn threadpoolctl asv
+	$(PIP) install --quiet scikit-learn threadpoolctl asv dppy
 
 bench: build bench-deps
 	$(PY) benches/compare.py

@@ -32,9 +32,10 @@ fn dpp_projection<'py>(
 }
 
 /// Spectral DPP samples: eigenvectors (N, M), L-eigenvalues (M,) (inf: always
-/// selected), k for a k-DPP; a list of sorted index arrays.
+/// selected), k for a k-DPP, optionally a left factor (eigenvector j is
+/// left @ vectors[:, j]); a list of sorted index arrays.
 #[pyfunction]
-#[pyo3(signature = (vectors, lambdas, k, n_samples, seed))]
+#[pyo3(signature = (vectors, lambdas, k, n_samples, seed, left=None))]
 fn dpp_spectral<'py>(
     py: Python<'py>,
     vectors: PyReadonlyArray2<'py, f64>,
@@ -42,12 +43,19 @@ fn dpp_spectral<'py>(
     k: Option<usize>,
     n_samples: usize,
     seed: u64,
+    left: Option<PyReadonlyArray2<'py, f64>>,
 ) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
     let vm = mat_ref(&vectors);
+    let left = left.as_ref().map(mat_ref);
     let lambdas = slice(&lambdas, "lambdas")?;
     let selection = k.map_or(Selection::Bernoulli, Selection::Exactly);
     let samples = run(py, || {
-        Spectral::new(vm, lambdas, selection)?.sample(n_samples, seed)
+        let spectral = Spectral::new(vm, lambdas, selection)?;
+        let spectral = match left {
+            Some(l) => spectral.with_left_factor(l)?,
+            None => spectral,
+        };
+        spectral.sample(n_samples, seed)
     })?;
     Ok(samples
         .into_iter()

@@ -20,7 +20,8 @@
 //! Every draw is a pure function of (seed, sample index, draw index), so
 //! results do not depend on the thread count.
 
-use faer::MatRef;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::ensure;
@@ -43,9 +44,17 @@ impl Projection {
         let (n, r) = v.shape();
         ensure!(r <= n, "V has more columns ({r}) than rows ({n})");
         let mut rows = vec![0.0; n * r];
-        for j in 0..r {
-            for i in 0..n {
-                rows[i * r + j] = v[(i, j)];
+        if v.row_stride() == 1 {
+            for j in 0..r {
+                for i in 0..n {
+                    rows[i * r + j] = v[(i, j)];
+                }
+            }
+        } else {
+            for (i, row) in rows.chunks_exact_mut(r.max(1)).enumerate().take(n) {
+                for (j, x) in row.iter_mut().enumerate() {
+                    *x = v[(i, j)];
+                }
             }
         }
         Ok(Self::from_rows(rows, n, r))
@@ -80,6 +89,14 @@ impl Projection {
     /// One sample of `r` distinct indices in chain-rule order, drawn from
     /// lane `lane` of `stream`.
     pub fn sample(&self, stream: Stream, lane: u32) -> Result<Vec<usize>> {
+        crate::simd::dispatch(
+            #[inline(always)]
+            || self.sample_impl(stream, lane),
+        )
+    }
+
+    #[inline(always)]
+    fn sample_impl(&self, stream: Stream, lane: u32) -> Result<Vec<usize>> {
         let r = self.r;
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let mut picked = Vec::with_capacity(r);
@@ -91,7 +108,6 @@ impl Projection {
         // non-orthonormal V (probabilities that do not add up) into an error.
         let cap = 64 * (r as u64 + 1) * (r as u64 + 1) + 1_000_000;
         while picked.len() < r {
-            let t = picked.len();
             ensure!(
                 draw < cap,
                 "projection DPP: no acceptance after {draw} proposals; V is not orthonormal"
@@ -104,27 +120,76 @@ impl Projection {
             if nj <= 0.0 || picked.contains(&j) {
                 continue;
             }
-            // w = P_t v_j by two passes of Gram-Schmidt.
-            w.copy_from_slice(self.row(j));
-            for _ in 0..2 {
-                for d in dirs.chunks_exact(r) {
-                    let c: f64 = d.iter().zip(&w).map(|(a, b)| a * b).sum();
-                    for (wi, di) in w.iter_mut().zip(d) {
-                        *wi -= c * di;
-                    }
-                }
+            // |P_t v_j|^2 = |v_j|^2 - |D v_j|^2 (D: the picked directions);
+            // the difference is recomputed by Gram-Schmidt where it cancels.
+            let vj = self.row(j);
+            let mut projected = 0.0;
+            for d in dirs.chunks_exact(r) {
+                let c = dot(d, vj);
+                projected += c * c;
             }
-            let residual: f64 = w.iter().map(|x| x * x).sum();
+            let mut residual = nj - projected;
+            if residual < 1e-4 * nj {
+                residual = self.residual(vj, &dirs, &mut w);
+            }
             if accept * nj >= residual {
+                continue;
+            }
+            // The new direction: P_t v_j by two passes of Gram-Schmidt.
+            let residual = self.residual(vj, &dirs, &mut w);
+            if residual <= 0.0 {
                 continue;
             }
             let scale = 1.0 / residual.sqrt();
             dirs.extend(w.iter().map(|x| x * scale));
             picked.push(j);
-            debug_assert!(picked.len() == t + 1);
         }
         Ok(picked)
     }
+}
+
+impl Projection {
+    /// `w = P_t v` by two passes of Gram-Schmidt against `dirs`; returns `|w|^2`.
+    #[inline(always)]
+    fn residual(&self, v: &[f64], dirs: &[f64], w: &mut [f64]) -> f64 {
+        w.copy_from_slice(v);
+        for _ in 0..2 {
+            for d in dirs.chunks_exact(self.r) {
+                let c = dot(d, w);
+                for (wi, di) in w.iter_mut().zip(d) {
+                    *wi -= c * di;
+                }
+            }
+        }
+        dot(w, w)
+    }
+}
+
+/// A dot product in sixteen independent lanes (vectorizes; the summation
+/// order is fixed, so every instruction set gives the same bits).
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f64; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0] + tail
 }
 
 /// `n_samples` projection-DPP samples (sample `s` on lane `first + s`).
@@ -191,7 +256,10 @@ pub enum Selection {
 /// L-ensemble eigenvalues (`lambda >= 0`, `inf` allowed for a marginal
 /// kernel's unit eigenvalues).
 pub struct Spectral<'a> {
+    /// The eigenvectors, or with `left` their coefficients: eigenvector `j`
+    /// is `left vectors[:, j]` (features: `Phi W_j / sqrt(lambda_j)`).
     vectors: MatRef<'a, f64>,
+    left: Option<MatRef<'a, f64>>,
     lambdas: Vec<f64>,
     selection: Selection,
     /// For k-DPPs: indices of infinite eigenvalues (always selected), the
@@ -238,12 +306,25 @@ impl<'a> Spectral<'a> {
         };
         Ok(Self {
             vectors,
+            left: None,
             lambdas: lambdas.to_vec(),
             selection,
             forced,
             finite,
             table,
         })
+    }
+
+    /// Eigenvector `j` is `left vectors[:, j]`: only the selected ones are formed.
+    pub fn with_left_factor(mut self, left: MatRef<'a, f64>) -> Result<Self> {
+        ensure!(
+            left.ncols() == self.vectors.nrows(),
+            "left factor with {} columns for coefficients with {} rows",
+            left.ncols(),
+            self.vectors.nrows()
+        );
+        self.left = Some(left);
+        Ok(self)
     }
 
     /// The selected eigenvector indices of sample `s`.
@@ -279,7 +360,7 @@ impl<'a> Spectral<'a> {
     pub fn sample(&self, n_samples: usize, seed: u64) -> Result<Vec<Vec<usize>>> {
         let select = Stream::new(seed, tag::DPP_SELECT);
         let chain = Stream::new(seed, tag::DPP);
-        let n = self.vectors.nrows();
+        let n = self.left.map_or(self.vectors.nrows(), |l| l.nrows());
         install(|| {
             (0..n_samples)
                 .into_par_iter()
@@ -288,10 +369,21 @@ impl<'a> Spectral<'a> {
                     let cols = self.select(select, s);
                     let r = cols.len();
                     let mut rows = vec![0.0; n * r];
-                    for (c, &j) in cols.iter().enumerate() {
-                        let col = self.vectors.col(j);
-                        for i in 0..n {
-                            rows[i * r + c] = col[i];
+                    match self.left {
+                        None => {
+                            for (c, &j) in cols.iter().enumerate() {
+                                let col = self.vectors.col(j);
+                                for i in 0..n {
+                                    rows[i * r + c] = col[i];
+                                }
+                            }
+                        }
+                        Some(left) => {
+                            let coef = Mat::from_fn(self.vectors.nrows(), r, |i, c| {
+                                self.vectors[(i, cols[c])]
+                            });
+                            let dst = MatMut::from_row_major_slice_mut(&mut rows, n, r);
+                            matmul(dst, Accum::Replace, left, coef.as_ref(), 1.0, Par::Seq);
                         }
                     }
                     if r == 0 {
@@ -307,7 +399,6 @@ impl<'a> Spectral<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faer::Mat;
 
     #[test]
     fn log_esp_matches_direct_sums() {
