@@ -18,6 +18,7 @@ for an unlucky seed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -549,12 +550,19 @@ def test_kdpp_stable_at_n_20000(top: np.ndarray, rest: np.ndarray) -> None:
         assert S[-1] < rows, "sampled outside the rows of the dominant eigenvectors"
 
 
+@functools.lru_cache(maxsize=1)
+def _random_orthonormal_20000() -> np.ndarray:
+    V = np.linalg.qr(np.random.default_rng(13).standard_normal((20_000, 200)))[0]
+    V.flags.writeable = False
+    return V
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("k", [1, 20, 100, 199])
 def test_kdpp_spread_spectrum_at_n_20000(k: int) -> None:
     # The case: N = 20000, eigenvalues spanning 1e-12 to 1e6.
     N, r = 20_000, 200
-    V = np.linalg.qr(np.random.default_rng(13).standard_normal((N, r)))[0]
+    V = _random_orthonormal_20000()
     w = np.geomspace(1e-12, 1e6, r)
     samples = rl.dpp.sample(eig=(w, V), k=k, n_samples=2, rng=36)
     assert samples.shape == (2, k)
@@ -562,12 +570,14 @@ def test_kdpp_spread_spectrum_at_n_20000(k: int) -> None:
         _assert_index_set(S, k, N)
 
 
-def test_kdpp_spread_spectrum_at_n_20000_quick() -> None:
+@pytest.mark.parametrize("k", [60, 199])
+def test_kdpp_spread_spectrum_at_n_20000_quick(k: int) -> None:
     # The slow test above with a cosine basis instead of a QR of a random matrix.
+    # e_60(w) ~ 1e202 (near the largest double), e_199(w) ~ 1e-587 (underflows).
     N, r = 20_000, 200
     V = _cosine_basis(N, r)
     w = np.geomspace(1e-12, 1e6, r)
-    _assert_index_set(rl.dpp.sample(eig=(w, V), k=60, rng=36), 60, N)
+    _assert_index_set(rl.dpp.sample(eig=(w, V), k=k, rng=36), k, N)
 
 
 # --- sample: bad input ------------------------------------------------------------------
@@ -624,6 +634,17 @@ def test_sample_rejects_bad_k() -> None:
             rl.dpp.sample(**inputs, k=-1, rng=0)
     with pytest.raises(ValueError):
         rl.dpp.sample(L=_small_L(), k=6, rng=0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_sample_rejects_k_above_rank_of_K(scale: float) -> None:
+    # K of rank 3 on 6 items: numpy computes its three zero eigenvalues as rounding
+    # noise of order 1e-17 (positive here), which must not count in the rank.
+    V = np.linalg.qr(np.random.default_rng(0).standard_normal((6, 3)))[0]
+    K = scale * (V @ V.T)
+    rl.dpp.sample(K=K, k=3, rng=0)
+    with pytest.raises(ValueError):
+        rl.dpp.sample(K=K, k=4, rng=0)
 
 
 def test_eig_rejects_non_orthonormal_vectors() -> None:

@@ -13,6 +13,7 @@ from . import _core, dpp, householder, krylov, monarch, sketch
 from ._config import backends, show_config
 from ._errors import ConvergenceWarning, LinAlgError, RandlaInternalError
 from ._threads import _init_from_environment, get_num_threads, num_threads, set_num_threads
+from .completion import CompletionInfo, CompletionResult, MatrixCompleter, complete
 from .least_squares import LstsqResult, lstsq
 from .lowrank import eigh, range_finder, svd
 from .sampling import (
@@ -27,13 +28,17 @@ from .sampling import (
 __version__: str = _core.__version__
 
 __all__ = [
+    "CompletionInfo",
+    "CompletionResult",
     "ConvergenceWarning",
     "LinAlgError",
+    "MatrixCompleter",
     "LpRegressionResult",
     "LstsqResult",
     "RandlaInternalError",
     "__version__",
     "backends",
+    "complete",
     "get_num_threads",
     "dpp",
     "eigh",

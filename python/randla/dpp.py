@@ -144,17 +144,30 @@ def _symmetric(x: Any, name: str) -> np.ndarray:
     return a
 
 
-def _psd_eigenvalues(w: np.ndarray, name: str) -> np.ndarray:
+def _psd_eigenvalues(w: np.ndarray, name: str, computed: bool = True) -> np.ndarray:
+    """Eigenvalues checked to be >= 0 (to a tolerance), negative rounding set to 0.
+
+    ``computed``: the eigenvalues come from an eigendecomposition here, so
+    those below ``N eps max|w|`` are rounding noise of zero and become 0 (they
+    must not count towards the rank). Eigenvalues the user passed are kept
+    as given, however small.
+    """
     scale = max(float(np.max(np.abs(w))) if w.size else 0.0, np.finfo(float).tiny)
     tol = 1e-8 * scale
-    if w.size and float(w.min()) < -tol:
+    if w.size and float(w.min()) < (-tol if computed else 0.0):
         raise ValueError(
             f"{name} must be positive semidefinite: smallest eigenvalue {w.min():.3e} "
             f"(largest {w.max():.3e})"
         )
-    w = w.copy()
-    w[w < tol * 1e-4 * max(1, w.size)] = 0.0
+    w = np.maximum(w, 0.0)
+    if computed:
+        w[w <= max(w.size, 1) * np.finfo(float).eps * scale] = 0.0
     return w
+
+
+def _uniforms(key: int, count: int) -> np.ndarray:
+    """``count`` Philox uniforms in (0, 1) of the stream ``key`` (API.md §1)."""
+    return np.asarray(_core.random_draws("uniform", key, 3, 0, count))
 
 
 def sample(
@@ -240,6 +253,7 @@ def sample(
                 f"K must have eigenvalues in [0, 1], got [{mu.min():.3e}, {mu.max():.3e}]"
             )
         mu = np.clip(mu, 0.0, 1.0)
+        mu[mu <= max(mu.size, 1) * np.finfo(float).eps * max(float(mu.max()), 1e-300)] = 0.0
         with np.errstate(divide="ignore"):
             lambdas = np.where(mu >= 1 - 1e-12, np.inf, mu / (1 - mu))
     elif features is not None:
@@ -264,7 +278,7 @@ def sample(
                 f"eig: {w_arr.shape[0]} eigenvalues for eigenvectors of shape {vectors.shape}"
             )
         _check_orthonormal(vectors, "V")
-        lambdas = _psd_eigenvalues(w_arr, "eig")
+        lambdas = _psd_eigenvalues(w_arr, "eig", computed=False)
     vectors = np.ascontiguousarray(vectors, dtype=np.float64)
     lambdas = np.ascontiguousarray(lambdas, dtype=np.float64)
     out = _core.dpp_spectral(vectors, lambdas, k, count or 1, key_from_rng(rng), left)
@@ -414,13 +428,13 @@ def wls_sample(
         iid = _core.sample_indices(_sub(key, 1), n - m, N, lev, True) if n > m else core[:0]
         idx = np.concatenate([core, iid])
         if method == "volume_rescaled":
-            idx = idx[np.random.default_rng(_sub(key, 2)).permutation(n)]
+            idx = idx[np.argsort(_uniforms(_sub(key, 2), n), kind="stable")]
     else:
         reps = -(-n // m)
         samples = _core.dpp_projection(Q, reps, _sub(key, 0))
         last = n - (reps - 1) * m
         if last < m:
-            keep = np.sort(np.random.default_rng(_sub(key, 3)).choice(m, last, replace=False))
+            keep = np.sort(np.argsort(_uniforms(_sub(key, 3), m), kind="stable")[:last])
             idx = np.concatenate([samples[:-1].ravel(), samples[-1][keep]])
         else:
             idx = samples.ravel()

@@ -5,6 +5,7 @@
 //! The numerics live in the `randla` crate; validation and documentation in
 //! the Python package.
 
+mod completion;
 mod config;
 mod convert;
 mod dpp;
@@ -30,6 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lowrank::register(m)?;
     sampling::register(m)?;
     dpp::register(m)?;
+    completion::register(m)?;
     structured::register(m)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! the pool of [`parallel`], with blockings that never depend on the thread
 //! count, and randomness comes from the counter-based generator of [`rng`].
 
+pub mod completion;
 pub mod dpp;
 pub mod error;
 pub mod factor;
