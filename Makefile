@@ -7,7 +7,7 @@ STAMP := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 # Areas of ../shared/API.md that are implemented and checked by check_api.py.
-API_AREAS := conventions sketch krylov lowrank sampling
+API_AREAS := conventions sketch krylov lowrank sampling dpp structured completion
 CHECK_API := $(firstword $(wildcard ../shared/tools/check_api.py) $(wildcard shared/tools/check_api.py))
 
 .PHONY: venv build demo test test-all test-rust test-python lint bench bench-quick docs clean
@@ -52,7 +52,7 @@ lint: build
 	$(PY) -m mypy.stubtest randla._core
 
 bench-deps: $(STAMP)
-	$(PIP) install --quiet scikit-learn threadpoolctl asv dppy
+	$(PIP) install --quiet scikit-learn threadpoolctl asv dppy fancyimpute
 
 bench: build bench-deps
 	$(PY) benches/compare.py

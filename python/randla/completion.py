@@ -175,7 +175,9 @@ def _spectral_start(obs: _Observations, rank: int, key: int) -> np.ndarray:
 
     m, n = obs.shape
     p = obs.nnz / (m * n)
-    U, s, _ = svd(obs.csr / p, rank, rng=np.random.SeedSequence(key))
+    # A rough subspace suffices to start alternating minimization: one block
+    # Krylov pass beyond the first.
+    U, s, _ = svd(obs.csr / p, rank, n_iter=1, rng=np.random.SeedSequence(key))
     limit = _CLIP * np.sqrt(rank / m)
     norms = np.linalg.norm(U, axis=1)
     heavy = norms > limit

@@ -18,6 +18,8 @@
 //!
 //! Lines without observations get `x_i = 0`.
 
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::ensure;
@@ -214,15 +216,16 @@ fn cholesky_solve(l: &[f64], k: usize, b: &mut [f64]) {
 #[inline(always)]
 fn solve_exact(rows: &[f64], vals: &[f64], xi: &mut [f64], reg: f64) {
     let k = xi.len();
-    let mut g = vec![0.0; k * k];
+    let count = vals.len();
+    // G = F^T F and b = F^T m by GEMM on the gathered rows (F row-major).
+    let f = MatRef::from_row_major_slice(rows, count, k);
+    let mut gm = Mat::<f64>::zeros(k, k);
+    matmul(gm.as_mut(), Accum::Replace, f.transpose(), f, 1.0, Par::Seq);
+    let mut g: Vec<f64> = (0..k * k).map(|t| gm[(t / k, t % k)]).collect();
     let mut b = vec![0.0; k];
-    for (f, &m) in rows.chunks_exact(k).zip(vals) {
-        for a in 0..k {
-            let fa = f[a];
-            b[a] += m * fa;
-            for c in 0..=a {
-                g[a * k + c] += fa * f[c];
-            }
+    for (fr, &m) in rows.chunks_exact(k).zip(vals) {
+        for (ba, fa) in b.iter_mut().zip(fr) {
+            *ba += m * fa;
         }
     }
     let trace: f64 = (0..k).map(|i| g[i * k + i]).sum();

@@ -248,6 +248,24 @@ pub fn row_products<T: Real, I: Index>(
 ) {
     let m = x.ncols();
     let blocks = even_blocks(a.major(), 4096);
+    let row_major =
+        m == 1 && x.row_stride() == 1 || x.col_stride() == 1 && x.row_stride() == m as isize;
+    // A block of columns in any other layout is copied to row-major once
+    // (O(n m)): the products then read each x row contiguously instead of
+    // making m strided passes over the matrix (O(nnz m) random reads).
+    let copy: Option<Vec<T>> = (!row_major && m > 1).then(|| {
+        let mut buf = vec![T::ZERO; x.nrows() * m];
+        for c in 0..m {
+            for (j, v) in x.col(c).iter().enumerate() {
+                buf[j * m + c] = *v;
+            }
+        }
+        buf
+    });
+    let x = match &copy {
+        Some(buf) => MatRef::from_row_major_slice(buf, x.nrows(), m),
+        None => x,
+    };
     let contiguous_x =
         m == 1 && x.row_stride() == 1 || x.col_stride() == 1 && x.row_stride() == m as isize;
     crate::parallel::install(|| {
