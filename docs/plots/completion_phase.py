@@ -175,8 +175,9 @@ def main() -> None:
     ax_time.set_xticks(ks, [str(k) for k in TIMING_RANKS])
     ax_time.set_xlabel("rank k")
     ax_time.set_ylabel("seconds per sweep")
+    threads = rl.get_num_threads()
     ax_time.set_title(
-        rf"{TIMING_N} $\times$ {TIMING_N}, {TIMING_RATE:.0%} observed, {rl.get_num_threads()} threads"
+        rf"{TIMING_N} $\times$ {TIMING_N}, {TIMING_RATE:.0%} observed, {threads} threads"
     )
     ax_time.grid(True, which="major", alpha=0.3)
     ax_time.legend(fontsize=9, loc="upper left")

@@ -9,6 +9,14 @@ __all__ = [
     "SketchCore",
     "__version__",
     "_panic_for_tests",
+    "completion_update",
+    "delta_rule",
+    "dpp_projection",
+    "dpp_spectral",
+    "householder_apply",
+    "householder_wy",
+    "monarch_apply",
+    "monarch_project",
     "get_num_threads",
     "krylov_solve",
     "leverage_exact",
@@ -154,3 +162,56 @@ def lp_regression(
     tol: float,
     maxiter: int,
 ) -> tuple[npt.NDArray[np.floating], float, int, bool]: ...
+def monarch_apply(
+    x: npt.NDArray[np.floating],
+    w1: npt.NDArray[np.floating],
+    w2: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating],
+    transpose: bool = False,
+) -> None: ...
+def monarch_project(
+    m: npt.NDArray[np.floating], nblocks: int
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
+def householder_apply(
+    v: npt.NDArray[np.floating],
+    tau: npt.NDArray[np.floating],
+    c: npt.NDArray[np.floating],
+    side: str,
+    transpose: bool,
+) -> None: ...
+def householder_wy(
+    v: npt.NDArray[np.floating], tau: npt.NDArray[np.floating]
+) -> npt.NDArray[np.floating]: ...
+def delta_rule(
+    q: npt.NDArray[np.floating],
+    k: npt.NDArray[np.floating],
+    v: npt.NDArray[np.floating],
+    beta: npt.NDArray[np.floating],
+    gate: npt.NDArray[np.floating] | None,
+    state: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating],
+    n_h: int,
+    chunk_size: int,
+) -> None: ...
+def dpp_projection(
+    v: npt.NDArray[np.float64], n_samples: int, seed: int
+) -> npt.NDArray[np.int64]: ...
+def dpp_spectral(
+    vectors: npt.NDArray[np.float64],
+    lambdas: npt.NDArray[np.float64],
+    k: int | None,
+    n_samples: int,
+    seed: int,
+    left: npt.NDArray[np.float64] | None = None,
+) -> list[npt.NDArray[np.int64]]: ...
+def completion_update(
+    format: str,
+    shape: tuple[int, int],
+    indptr: npt.NDArray[np.integer],
+    indices: npt.NDArray[np.integer],
+    data: npt.NDArray[np.float64],
+    fixed: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    reg: float,
+    steps: int,
+) -> float: ...

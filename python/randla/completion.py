@@ -160,7 +160,9 @@ class _Observations:
         self.nnz = int(self.csr.nnz)
         self.norm = float(np.sqrt(np.mean(self.csr.data**2)))
 
-    def update(self, by_rows: bool, fixed: np.ndarray, x: np.ndarray, reg: float, steps: int) -> float:
+    def update(
+        self, by_rows: bool, fixed: np.ndarray, x: np.ndarray, reg: float, steps: int
+    ) -> float:
         mat = self.csr if by_rows else self.csc
         return float(
             _core.completion_update(
@@ -170,7 +172,7 @@ class _Observations:
 
 
 def _spectral_start(obs: _Observations, rank: int, key: int) -> np.ndarray:
-    """Top-``rank`` left singular vectors of ``P_Omega(M) / p``, rows clipped, re-orthonormalized."""
+    """Top-``rank`` left singular vectors of ``P_Omega(M) / p``, rows clipped, orthonormalized."""
     from .lowrank import svd
 
     m, n = obs.shape

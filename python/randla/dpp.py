@@ -81,7 +81,7 @@ def _check_orthonormal(V: np.ndarray, name: str) -> None:
 
 
 def _matrix(x: Any, name: str) -> np.ndarray:
-    return np.ascontiguousarray(as_dense(x, name, ndim=(2,), dtype=np.float64))
+    return np.ascontiguousarray(as_dense(x, name, ndim=(2,), dtype=np.dtype(np.float64)))
 
 
 def sample_projection(V: Any, *, n_samples: int | None = None, rng: RNGLike = None) -> np.ndarray:
@@ -233,7 +233,11 @@ def sample(
     >>> len(rl.dpp.sample(L=Phi @ Phi.T, n_samples=4, rng=0))
     4
     """
-    given = [name for name, x in (("L", L), ("K", K), ("features", features), ("eig", eig)) if x is not None]
+    given = [
+        name
+        for name, x in (("L", L), ("K", K), ("features", features), ("eig", eig))
+        if x is not None
+    ]
     if len(given) != 1:
         raise ValueError(
             "give exactly one of L, K, features or eig"
@@ -271,7 +275,7 @@ def sample(
             w_in, v_in = eig
         except (TypeError, ValueError) as exc:
             raise ValueError("eig must be a pair (w, V)") from exc
-        w_arr = np.asarray(as_dense(w_in, "eig[0]", ndim=(1,), dtype=np.float64))
+        w_arr = np.asarray(as_dense(w_in, "eig[0]", ndim=(1,), dtype=np.dtype(np.float64)))
         vectors = _matrix(v_in, "eig[1]")
         if vectors.shape[1] != w_arr.shape[0]:
             raise ValueError(
@@ -347,7 +351,9 @@ def volume_sample(A: Any, k: int, *, rng: RNGLike = None) -> np.ndarray:
     Q = _full_rank_basis(a, "A")
     core = _core.dpp_projection(Q, 1, _sub(key, 0))[0]
     rest = np.setdiff1d(np.arange(n, dtype=np.int64), core, assume_unique=True)
-    extra = rest[_core.sample_indices(_sub(key, 1), k - d, n - d, None, False)] if k > d else rest[:0]
+    extra = (
+        rest[_core.sample_indices(_sub(key, 1), k - d, n - d, None, False)] if k > d else rest[:0]
+    )
     return np.sort(np.concatenate([core, extra]))
 
 

@@ -48,11 +48,11 @@ def _array(x: Any, name: str, ndim: int | None = None) -> np.ndarray:
 def _factors(w1: Any, w2: Any) -> tuple[np.ndarray, np.ndarray]:
     a1, a2 = _array(w1, "w1", 3), _array(w2, "w2", 3)
     k, q, _ = a1.shape
-    l, _, r = a2.shape
-    if l * r != k * q:
+    nl, _, r = a2.shape
+    if nl * r != k * q:
         raise ValueError(
             f"w2 of shape {a2.shape} does not fit w1 of shape {a1.shape}: "
-            f"w2.shape[0] * w2.shape[2] = {l * r} must equal w1.shape[0] * w1.shape[1] = {k * q}"
+            f"w2.shape[0] * w2.shape[2] = {nl * r} must equal w1.shape[0] * w1.shape[1] = {k * q}"
         )
     dtype = np.result_type(a1, a2)
     return np.ascontiguousarray(a1, dtype), np.ascontiguousarray(a2, dtype)
@@ -64,7 +64,9 @@ def _apply(x: np.ndarray, w1: np.ndarray, w2: np.ndarray, transpose: bool) -> np
     out = np.empty((x.shape[0], n if transpose else m), dtype=x.dtype)
     if any(s % x.itemsize for s in x.strides):
         x = np.ascontiguousarray(x)
-    _core.monarch_apply(x, w1.astype(x.dtype, copy=False), w2.astype(x.dtype, copy=False), out, transpose)
+    _core.monarch_apply(
+        x, w1.astype(x.dtype, copy=False), w2.astype(x.dtype, copy=False), out, transpose
+    )
     return out
 
 
