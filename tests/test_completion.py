@@ -538,13 +538,18 @@ def test_rows_and_columns_are_least_squares_solutions(solver: str) -> None:
             assert gap <= 1e-6 * np.linalg.norm(expected), (by_rows, i, gap)
 
 
-@pytest.mark.parametrize("reg", [10.0, 100.0])
+# (reg = 100 on this problem shrinks every factor to zero, a fixed point reached
+# only geometrically: relative stationarity of vanishing lines is not testable.)
+@pytest.mark.parametrize("reg", [1.0, 10.0])
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_converged_regularized_result_is_stationary(solver: str, reg: float) -> None:
     # A converged result must be a fixed point of the ridge updates
     # x_i = argmin sum_j (X_ij - x_i . f_j)^2 + reg |x_i|^2, for rows and columns.
+    # tol bounds the relative decrease of the (square root of the) objective in
+    # the last sweep; the distance to the fixed point is about its square root,
+    # so a 1e-5 stationarity check asks for tol well below 1e-10.
     M, X, k = _noisy_problem(300, 200, 5, sigma=1e-2, seed=13)
-    res, warned = complete_quietly(X, k, solver=solver, reg=reg, maxiter=500, rng=0)
+    res, warned = complete_quietly(X, k, solver=solver, reg=reg, maxiter=500, tol=1e-13, rng=0)
     assert res.converged and not warned
     for by_rows, fixed, solved, count in ((True, res.V, res.U, 300), (False, res.U, res.V, 200)):
         for i in range(0, count, 13):
@@ -552,7 +557,10 @@ def test_converged_regularized_result_is_stationary(solver: str, reg: float) -> 
             F = fixed[idx]
             expected = np.linalg.solve(F.T @ F + reg * np.eye(k), F.T @ vals)
             gap = np.linalg.norm(solved[i] - expected)
-            assert gap <= 1e-5 * np.linalg.norm(expected), (by_rows, i, gap)
+            # Relative to the line's solution, or to the typical line when a
+            # strong penalty shrinks this one towards zero.
+            scale = max(np.linalg.norm(expected), np.linalg.norm(solved) / np.sqrt(count))
+            assert gap <= 1e-5 * scale, (by_rows, i, gap)
 
 
 def test_reg_shrinks_the_factors() -> None:
@@ -642,6 +650,17 @@ def test_to_dense_and_shape() -> None:
     np.testing.assert_allclose(D, res.U @ res.V.T, rtol=1e-14, atol=1e-14)
     res32 = _small_result(np.float32)
     assert res32.to_dense().dtype == np.float32
+
+
+def test_factors_are_balanced() -> None:
+    # Documented in the user guide: U = P S^(1/2), V = Q S^(1/2) with P S Q^T the SVD
+    # of U V^T, so U^T U = V^T V = diag(s) with s the singular values, decreasing.
+    M, X, k = _noisy_problem()
+    res = rl.complete(X, k, rng=0)
+    s_ref = np.linalg.svd(res.U @ res.V.T, compute_uv=False)[:k]  # numpy reference
+    scale = s_ref[0]
+    np.testing.assert_allclose(res.U.T @ res.U, np.diag(s_ref), atol=1e-10 * scale)
+    np.testing.assert_allclose(res.V.T @ res.V, np.diag(s_ref), atol=1e-10 * scale)
 
 
 def test_result_is_frozen_with_readable_repr() -> None:

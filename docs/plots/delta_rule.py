@@ -24,7 +24,7 @@ Right: time of rl.householder.delta_rule(q, k, v, beta, n_h=n_h) (default
 chunk_size=64, and chunk_size=1 for the token-by-token order inside randla)
 against the token-by-token recurrence in numpy (vectorized over the heads),
 for B = 1, H = 4 heads, K = V = 64, unit keys, beta in (0, 2), against the
-sequence length T; best of 3 (one run for the numpy recurrence).
+sequence length T; best of 5 (one run for the numpy recurrence).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def inputs(T: int, n_h: int, rng: np.random.Generator):
     return q, k, v, beta
 
 
-def best_time(f, repeats: int = 3) -> float:
+def best_time(f, repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

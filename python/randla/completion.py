@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from . import _core
@@ -237,8 +238,11 @@ def complete(
         Maximum sweeps (one sweep updates all columns, then all rows).
     tol : float
         Stop when the observed RMSE falls below ``tol`` times the RMS of
-        the observed values, or decreases by less than ``tol`` relative to
-        the previous sweep (the noise floor).
+        the observed values (with ``reg = 0``), or when the objective
+        ``sum of squared observed residuals + reg (|U|^2 + |V|^2)`` (its square root) decreases
+        by less than ``tol`` relative to the previous sweep (the noise
+        floor). An objective that increases (possible with the inexact
+        ``"sketch"`` solves) never counts as converged.
     rng : None, int, numpy.random.Generator or numpy.random.SeedSequence
         Seeds the randomized SVD of the spectral start.
     callback : callable, optional
@@ -303,34 +307,43 @@ def complete(
         # The first column solve is exact: CG needs a warm start.
         obs.update(False, U, V, reg, 0)
     history: list[float] = []
+    objective: list[float] = []
     converged = False
+    stop = False
     it = 0
     for it in range(1, maxiter + 1):
         obs.update(False, U, V, reg, steps)
         ss = obs.update(True, V, U, reg, steps)
         rmse = float(np.sqrt(ss / obs.nnz))
         history.append(rmse)
+        # The square root of the objective the sweeps minimize (the observed
+        # RMSE alone may rise when reg > 0); for reg = 0 a multiple of the RMSE.
+        objective.append(np.sqrt(ss + reg * (float(np.sum(U * U)) + float(np.sum(V * V)))))
         elapsed = time.perf_counter() - start
         if verbose:
             print(
                 f"rl.complete: iteration {it:4d}  observed RMSE {rmse:.3e}  ({elapsed:.2f} s)",
                 file=sys.stderr,
             )
-        small = rmse <= tol * obs.norm
-        stalled = len(history) > 1 and history[-2] - rmse <= tol * history[-2]
+        small = rmse <= tol * obs.norm and reg == 0.0
+        stalled = len(objective) > 1 and 0.0 <= objective[-2] - objective[-1] <= tol * objective[-2]
         if small or stalled:
             converged = True
         stop = bool(callback(CompletionInfo(it, rmse, elapsed))) if callback is not None else False
         if converged or stop:
             break
-    if not converged and not (callback is not None and stop):
+    if not converged and not stop:
         warnings.warn(
             f"rl.complete: maxiter={maxiter} sweeps reached with observed RMSE "
             f"{history[-1]:.3e} (tol={tol:g})",
             ConvergenceWarning,
             stacklevel=2,
         )
-    U, V = _balance(U, V)
+    if reg == 0.0:
+        # Without a penalty only U V^T is determined: return balanced factors.
+        # With one, the stationary factors are balanced already and a
+        # rescaling would break their stationarity.
+        U, V = _balance(U, V)
     return CompletionResult(
         U.astype(obs.dtype, copy=False),
         V.astype(obs.dtype, copy=False),
@@ -341,12 +354,23 @@ def complete(
 
 
 def _balance(U: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rescale to ``U = P sqrt(S)``, ``V = Q sqrt(S)`` (same product, equal column norms)."""
-    qu, ru = np.linalg.qr(U)
-    qv, rv = np.linalg.qr(V)
+    """Rescale to ``U = P sqrt(S)``, ``V = Q sqrt(S)`` (same product, equal Gram matrices).
+
+    Both factors are multiplied on the right by a ``k x k`` matrix, so zero
+    rows (lines without observations) stay exactly zero.
+    """
+    ru = np.linalg.qr(U, mode="r")
+    rv = np.linalg.qr(V, mode="r")
     a, s, bt = np.linalg.svd(ru @ rv.T)
     root = np.sqrt(s)
-    return qu @ (a * root), qv @ (bt.T * root)
+    try:
+        tu = scipy.linalg.solve_triangular(ru, a * root)
+        tv = scipy.linalg.solve_triangular(rv, bt.T * root)
+    except (np.linalg.LinAlgError, ValueError):
+        return U, V
+    if not (np.isfinite(tu).all() and np.isfinite(tv).all()):
+        return U, V
+    return U @ tu, V @ tv
 
 
 class MatrixCompleter:

@@ -68,7 +68,13 @@ pub fn update<I: Index>(
             for i in 0..k {
                 g[i * k + i] += 1e-12 * trace.max(f64::MIN_POSITIVE) + reg / n;
             }
-            cholesky(&mut g, k);
+            if !cholesky(&mut g, k, 0.0) {
+                // A degenerate factor: fall back to the identity preconditioner.
+                g.iter_mut().for_each(|v| *v = 0.0);
+                for i in 0..k {
+                    g[i * k + i] = 1.0;
+                }
+            }
             g
         }
     };
@@ -115,8 +121,13 @@ fn solve_line<I: Index>(
         rows.extend_from_slice(&fixed[j * k..(j + 1) * k]);
     }
     match solver {
-        Solver::Exact => solve_exact(rows, vals, xi, reg),
-        Solver::Sketch { steps } => solve_cg(rows, vals, xi, reg, chol, c, steps),
+        // Lines with fewer than 2k observations are far from the sampling
+        // regime the preconditioner assumes (their Gram matrix may be
+        // singular); solving them exactly costs O(k^3) either way.
+        Solver::Sketch { steps } if vals.len() >= 2 * k => {
+            solve_cg(rows, vals, xi, reg, chol, c, steps)
+        }
+        _ => solve_exact(rows, vals, xi, reg),
     }
     let mut ss = 0.0;
     for (f, &m) in rows.chunks_exact(k).zip(vals) {
@@ -169,16 +180,17 @@ fn gram(f: &[f64], k: usize, n: usize) -> Vec<f64> {
     g
 }
 
-/// In-place Cholesky `G = L L^T` (lower triangle of `g`); returns false if
-/// a pivot is not positive.
+/// In-place Cholesky `G = L L^T` (lower triangle of `g`); returns false if a
+/// pivot is not above `floor` (a pivot that is positive only by rounding
+/// would blow the solution up).
 #[inline(always)]
-fn cholesky(g: &mut [f64], k: usize) -> bool {
+fn cholesky(g: &mut [f64], k: usize, floor: f64) -> bool {
     for j in 0..k {
         let mut d = g[j * k + j];
         for p in 0..j {
             d -= g[j * k + p] * g[j * k + p];
         }
-        if d <= 0.0 || !d.is_finite() {
+        if d <= floor || !d.is_finite() {
             return false;
         }
         let d = d.sqrt();
@@ -192,6 +204,27 @@ fn cholesky(g: &mut [f64], k: usize) -> bool {
         }
     }
     true
+}
+
+/// Solves the SPD system `(g + shift I) y = b` by Cholesky, adding a ridge
+/// of growing relative size while the factorization fails (singular `g`).
+fn solve_spd(g: &[f64], k: usize, shift: f64, b: &[f64], y: &mut [f64]) {
+    let trace: f64 = (0..k).map(|i| g[i * k + i]).sum::<f64>() + k as f64 * shift;
+    let scale = (trace / k.max(1) as f64).max(f64::MIN_POSITIVE);
+    let floor = 64.0 * k as f64 * f64::EPSILON * scale;
+    let mut ridge = 0.0;
+    loop {
+        let mut l = g.to_vec();
+        for i in 0..k {
+            l[i * k + i] += shift + ridge;
+        }
+        if cholesky(&mut l, k, floor) || ridge > scale {
+            y.copy_from_slice(b);
+            cholesky_solve(&l, k, y);
+            return;
+        }
+        ridge = if ridge == 0.0 { 1e-10 * scale } else { ridge * 100.0 };
+    }
 }
 
 /// Solves `L L^T y = b` in place.
@@ -213,42 +246,41 @@ fn cholesky_solve(l: &[f64], k: usize, b: &mut [f64]) {
     }
 }
 
+/// The ridge least-squares solution of one line; with fewer observations
+/// than `k` (an underdetermined line) the minimum-norm one, through the
+/// `|Omega_i| x |Omega_i|` dual system `x = F^T (F F^T + reg I)^{-1} m`.
 #[inline(always)]
 fn solve_exact(rows: &[f64], vals: &[f64], xi: &mut [f64], reg: f64) {
     let k = xi.len();
     let count = vals.len();
-    // G = F^T F and b = F^T m by GEMM on the gathered rows (F row-major).
     let f = MatRef::from_row_major_slice(rows, count, k);
+    if count < k {
+        let mut hm = Mat::<f64>::zeros(count, count);
+        matmul(hm.as_mut(), Accum::Replace, f, f.transpose(), 1.0, Par::Seq);
+        let h: Vec<f64> = (0..count * count)
+            .map(|t| hm[(t / count, t % count)])
+            .collect();
+        let mut y = vec![0.0; count];
+        solve_spd(&h, count, reg, vals, &mut y);
+        xi.fill(0.0);
+        for (fr, &ya) in rows.chunks_exact(k).zip(&y) {
+            for (x, fa) in xi.iter_mut().zip(fr) {
+                *x += ya * fa;
+            }
+        }
+        return;
+    }
+    // G = F^T F and b = F^T m by GEMM on the gathered rows (F row-major).
     let mut gm = Mat::<f64>::zeros(k, k);
     matmul(gm.as_mut(), Accum::Replace, f.transpose(), f, 1.0, Par::Seq);
-    let mut g: Vec<f64> = (0..k * k).map(|t| gm[(t / k, t % k)]).collect();
+    let g: Vec<f64> = (0..k * k).map(|t| gm[(t / k, t % k)]).collect();
     let mut b = vec![0.0; k];
     for (fr, &m) in rows.chunks_exact(k).zip(vals) {
         for (ba, fa) in b.iter_mut().zip(fr) {
             *ba += m * fa;
         }
     }
-    let trace: f64 = (0..k).map(|i| g[i * k + i]).sum();
-    for i in 0..k {
-        g[i * k + i] += reg;
-    }
-    // A line with fewer observations than k (or a degenerate factor) has
-    // singular normal equations: a ridge of relative size 1e-10 picks the
-    // (nearly) minimum-norm solution instead of failing.
-    let mut ridge = 1e-10 * trace.max(f64::MIN_POSITIVE) / k as f64;
-    loop {
-        let mut l = g.clone();
-        if cholesky(&mut l, k) {
-            let mut y = b.clone();
-            cholesky_solve(&l, k, &mut y);
-            xi.copy_from_slice(&y);
-            return;
-        }
-        for i in 0..k {
-            g[i * k + i] += ridge;
-        }
-        ridge *= 100.0;
-    }
+    solve_spd(&g, k, reg, &b, xi);
 }
 
 #[inline(always)]
