@@ -62,7 +62,9 @@ def _flag(value: Any, name: str) -> bool:
 
 
 def apply(V: Any, tau: Any, C: Any, *, side: str = "left", trans: bool = False) -> np.ndarray:
-    """Multiply by ``Q = H_1 H_2 ... H_k``, ``H_i = I - tau_i v_i v_i^T``.
+    """Multiply by a product of generalized Householder reflections.
+
+    ``Q = H_1 H_2 ... H_k`` with ``H_i = I - tau_i v_i v_i^T``.
 
     Parameters
     ----------
@@ -145,7 +147,7 @@ def apply(V: Any, tau: Any, C: Any, *, side: str = "left", trans: bool = False) 
 
 
 def product(V: Any, tau: Any, *, ncols: int | None = None) -> np.ndarray:
-    """The explicit ``Q = H_1 ... H_k`` (its first ``ncols`` columns).
+    """The explicit product of the reflections (its first ``ncols`` columns).
 
     Parameters
     ----------
