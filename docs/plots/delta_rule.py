@@ -6,7 +6,7 @@ from the repository root, with randla built into .venv (``make build``):
     .venv/bin/python docs/plots/delta_rule.py
 
 It writes docs/_static/delta_rule.png (committed, so the docs build does not
-recompute it) and prints what it plots. It takes about 15 s on two cores.
+recompute it) and prints what it plots. It takes about 6 s on two cores.
 
 Left: with values v = 0 the recurrence S <- (I - beta k k^T) S multiplies the
 state by the generalized Householder transformations alone. With unit keys,

@@ -6,7 +6,7 @@ from the repository root, with randla built into .venv (``make build``):
     .venv/bin/python docs/plots/monarch_projection.py
 
 It writes docs/_static/monarch_projection.png (committed, so the docs build
-does not recompute it) and prints what it plots. It takes about 20 s on two
+does not recompute it) and prints what it plots. It takes about 25 s on two
 cores.
 
 Left: the relative Frobenius error ||M - P||_F / ||M||_F of the projection

@@ -192,7 +192,7 @@ pub struct Monarch<'a, T> {
 }
 
 /// Rows per parallel chunk of the batch.
-const CHUNK_ROWS: usize = 256;
+const CHUNK_ROWS: usize = 128;
 
 impl<'a, T: Real> Monarch<'a, T> {
     /// `w1` of shape `(k, q, p)` and `w2` of shape `(l, s, r)` with `l r = k q`.
@@ -282,20 +282,26 @@ impl<'a, T: Real> Monarch<'a, T> {
         let [first, second] = self.stages(transpose);
         let middle = first.blocks.count * first.outputs();
         let chunks = even_blocks(x.nrows(), CHUNK_ROWS);
-        let run_chunk = |rows: std::ops::Range<usize>, y: MatMut<'_, T>, par: Par| {
-            let mut mid = Mat::<T>::zeros(rows.len(), middle);
-            first.run(x.subrows(rows.start, rows.len()), mid.as_mut(), par);
-            second.run(mid.as_ref(), y, par);
-        };
+        // The middle buffer of a chunk is written in full by the first stage
+        // before the second reads it: one buffer per thread, reused.
+        let run_chunk =
+            |mid: &mut Mat<T>, rows: std::ops::Range<usize>, y: MatMut<'_, T>, par: Par| {
+                if mid.nrows() != rows.len() {
+                    *mid = Mat::<T>::zeros(rows.len(), middle);
+                }
+                first.run(x.subrows(rows.start, rows.len()), mid.as_mut(), par);
+                second.run(mid.as_ref(), y, par);
+            };
         install(|| {
             if chunks.len() <= 1 {
-                run_chunk(0..x.nrows(), y, crate::parallel::faer_par());
+                let mut mid = Mat::<T>::zeros(0, 0);
+                run_chunk(&mut mid, 0..x.nrows(), y, crate::parallel::faer_par());
             } else {
                 let pieces = split_rows(y, &chunks);
-                chunks
-                    .into_par_iter()
-                    .zip(pieces)
-                    .for_each(|(rows, y)| run_chunk(rows, y, Par::Seq));
+                chunks.into_par_iter().zip(pieces).for_each_init(
+                    || Mat::<T>::zeros(0, 0),
+                    |mid, (rows, y)| run_chunk(mid, rows, y, Par::Seq),
+                );
             }
         });
         Ok(())
