@@ -223,7 +223,11 @@ fn solve_spd(g: &[f64], k: usize, shift: f64, b: &[f64], y: &mut [f64]) {
             cholesky_solve(&l, k, y);
             return;
         }
-        ridge = if ridge == 0.0 { 1e-10 * scale } else { ridge * 100.0 };
+        ridge = if ridge == 0.0 {
+            1e-10 * scale
+        } else {
+            ridge * 100.0
+        };
     }
 }
 

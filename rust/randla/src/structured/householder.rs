@@ -16,7 +16,7 @@ use crate::parallel::even_blocks;
 use crate::Real;
 
 /// Reflectors per block in [`apply`].
-pub const BLOCK: usize = 64;
+pub const BLOCK: usize = 256;
 
 /// Below this many reflectors [`wy`] runs the column recurrence directly.
 const WY_LEAF: usize = 32;
