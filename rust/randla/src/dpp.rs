@@ -20,6 +20,8 @@
 //! Every draw is a pure function of (seed, sample index, draw index), so
 //! results do not depend on the thread count.
 
+use std::borrow::Cow;
+
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -30,19 +32,26 @@ use crate::parallel::install;
 use crate::rng::{tag, Stream};
 
 /// Rows of a projection kernel's `V`, row-major, and the proposal distribution.
-pub struct Projection {
+pub struct Projection<'a> {
     n: usize,
     r: usize,
-    rows: Vec<f64>,
+    rows: Cow<'a, [f64]>,
     norms: Vec<f64>,
     cumulative: Vec<f64>,
 }
 
-impl Projection {
-    /// `v` (`N x r`): the chain-rule sampler of the DPP with kernel `v v^T`.
-    pub fn new(v: MatRef<'_, f64>) -> Result<Self> {
+impl<'a> Projection<'a> {
+    /// `v` (`N x r`): the chain-rule sampler of the DPP with kernel `v v^T`
+    /// (a C-contiguous `v` is borrowed, any other layout copied).
+    pub fn new(v: MatRef<'a, f64>) -> Result<Self> {
         let (n, r) = v.shape();
         ensure!(r <= n, "V has more columns ({r}) than rows ({n})");
+        if r > 0 && v.col_stride() == 1 && v.row_stride() == r as isize {
+            // SAFETY: a row-major view with unit column stride and row stride
+            // r addresses exactly n * r consecutive elements, borrowed for 'a.
+            let rows = unsafe { std::slice::from_raw_parts(v.as_ptr(), n * r) };
+            return Ok(Self::from_rows(Cow::Borrowed(rows), n, r));
+        }
         let mut rows = vec![0.0; n * r];
         if v.row_stride() == 1 {
             for j in 0..r {
@@ -57,10 +66,10 @@ impl Projection {
                 }
             }
         }
-        Ok(Self::from_rows(rows, n, r))
+        Ok(Self::from_rows(Cow::Owned(rows), n, r))
     }
 
-    fn from_rows(rows: Vec<f64>, n: usize, r: usize) -> Self {
+    fn from_rows(rows: Cow<'a, [f64]>, n: usize, r: usize) -> Self {
         let norms: Vec<f64> = rows
             .chunks_exact(r.max(1))
             .map(|row| row.iter().map(|x| x * x).sum())
@@ -148,7 +157,7 @@ impl Projection {
     }
 }
 
-impl Projection {
+impl Projection<'_> {
     /// `w = P_t v` by two passes of Gram-Schmidt against `dirs`; returns `|w|^2`.
     #[inline(always)]
     fn residual(&self, v: &[f64], dirs: &[f64], w: &mut [f64]) -> f64 {
@@ -389,7 +398,7 @@ impl<'a> Spectral<'a> {
                     if r == 0 {
                         return Ok(Vec::new());
                     }
-                    Projection::from_rows(rows, n, r).sample(chain, s)
+                    Projection::from_rows(Cow::Owned(rows), n, r).sample(chain, s)
                 })
                 .collect()
         })
