@@ -194,7 +194,7 @@ def delta_rule(
     chunk_size: int,
 ) -> None: ...
 def dpp_projection(
-    v: npt.NDArray[np.float64], n_samples: int, seed: int
+    v: npt.NDArray[np.float64], n_samples: int, seed: int, check_tol: float | None = None
 ) -> npt.NDArray[np.int64]: ...
 def dpp_spectral(
     vectors: npt.NDArray[np.float64],

@@ -14,17 +14,25 @@ fn sorted(mut s: Vec<usize>) -> Vec<i64> {
     s.into_iter().map(|i| i as i64).collect()
 }
 
-/// `n_samples` projection-DPP samples of the kernel `v v^T`: (n_samples, r), rows sorted.
+/// `n_samples` projection-DPP samples of the kernel `v v^T`: (n_samples, r),
+/// rows sorted; with `check_tol`, V's orthonormality is checked first.
 #[pyfunction]
+#[pyo3(signature = (v, n_samples, seed, check_tol=None))]
 fn dpp_projection<'py>(
     py: Python<'py>,
     v: PyReadonlyArray2<'py, f64>,
     n_samples: usize,
     seed: u64,
+    check_tol: Option<f64>,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let r = v.as_array().ncols();
     let vm = mat_ref(&v);
-    let samples = run(py, || dpp::sample_projection(vm, n_samples, seed))?;
+    let samples = run(py, || {
+        if let Some(tol) = check_tol {
+            dpp::check_orthonormal(vm, tol)?;
+        }
+        dpp::sample_projection(vm, n_samples, seed)
+    })?;
     let flat: Vec<i64> = samples.into_iter().flat_map(sorted).collect();
     let arr = numpy::ndarray::Array2::from_shape_vec((n_samples, r), flat)
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;

@@ -201,6 +201,38 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     acc[0] + tail
 }
 
+/// Checks `max |(V^T V - I) x| <= tol max |x|` on two fixed Gaussian probe
+/// vectors: `O(N r)` instead of the `O(N r^2)` of forming `V^T V`. A
+/// deviation with entries well above `tol` escapes both probes with
+/// negligible probability.
+pub fn check_orthonormal(v: MatRef<'_, f64>, tol: f64) -> Result<()> {
+    let (n, r) = v.shape();
+    if r == 0 {
+        return Ok(());
+    }
+    let probes = 2;
+    let stream = Stream::new(0x5EED_0DD5, tag::ENTRIES);
+    let x = Mat::from_fn(r, probes, |i, j| stream.normal_at((j * r + i) as u64));
+    let mut vx = Mat::<f64>::zeros(n, probes);
+    matmul(vx.as_mut(), Accum::Replace, v, x.as_ref(), 1.0, Par::Seq);
+    let mut back = Mat::<f64>::zeros(r, probes);
+    matmul(
+        back.as_mut(),
+        Accum::Replace,
+        v.transpose(),
+        vx.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    let scale = x.norm_max();
+    let err = (&back - &x).norm_max() / scale;
+    ensure!(
+        err <= tol,
+        "V must have orthonormal columns: |(V^T V - I) x| / |x| = {err:.2e} > {tol:e} on a probe vector"
+    );
+    Ok(())
+}
+
 /// `n_samples` projection-DPP samples (sample `s` on lane `first + s`).
 pub fn sample_projection(
     v: MatRef<'_, f64>,
