@@ -273,40 +273,47 @@ pub fn row_products<T: Real, I: Index>(
             .into_par_iter()
             .zip(blocks.par_iter())
             .for_each(|(mut piece, rows)| {
-                if contiguous_x {
-                    // SAFETY: x holds ncols * m contiguous elements (checked above).
-                    let xs = unsafe { std::slice::from_raw_parts(x.as_ptr(), x.nrows() * m) };
-                    let mut acc = vec![T::ZERO; m];
-                    for (t, i) in rows.clone().enumerate() {
-                        if m == 1 {
-                            let mut s = T::ZERO;
-                            for (j, v) in a.line(i) {
-                                s += v * xs[j];
-                            }
-                            piece[(t, 0)] = s;
-                        } else {
-                            acc.fill(T::ZERO);
-                            for (j, v) in a.line(i) {
-                                for (s, &xv) in acc.iter_mut().zip(&xs[j * m..(j + 1) * m]) {
-                                    *s += v * xv;
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        if contiguous_x {
+                            // SAFETY: x holds ncols * m contiguous elements (checked above).
+                            let xs =
+                                unsafe { std::slice::from_raw_parts(x.as_ptr(), x.nrows() * m) };
+                            let mut acc = vec![T::ZERO; m];
+                            for (t, i) in rows.clone().enumerate() {
+                                if m == 1 {
+                                    let mut s = T::ZERO;
+                                    for (j, v) in a.line(i) {
+                                        s += v * xs[j];
+                                    }
+                                    piece[(t, 0)] = s;
+                                } else {
+                                    acc.fill(T::ZERO);
+                                    for (j, v) in a.line(i) {
+                                        for (s, &xv) in acc.iter_mut().zip(&xs[j * m..(j + 1) * m])
+                                        {
+                                            *s += v * xv;
+                                        }
+                                    }
+                                    for (c, &s) in acc.iter().enumerate() {
+                                        piece[(t, c)] = s;
+                                    }
                                 }
                             }
-                            for (c, &s) in acc.iter().enumerate() {
-                                piece[(t, c)] = s;
+                        } else {
+                            for (t, i) in rows.clone().enumerate() {
+                                for c in 0..m {
+                                    let mut s = T::ZERO;
+                                    for (j, v) in a.line(i) {
+                                        s += v * x[(j, c)];
+                                    }
+                                    piece[(t, c)] = s;
+                                }
                             }
                         }
-                    }
-                } else {
-                    for (t, i) in rows.clone().enumerate() {
-                        for c in 0..m {
-                            let mut s = T::ZERO;
-                            for (j, v) in a.line(i) {
-                                s += v * x[(j, c)];
-                            }
-                            piece[(t, c)] = s;
-                        }
-                    }
-                }
+                    },
+                )
             })
     });
 }

@@ -23,10 +23,18 @@ fn blocks<B: Send, R: Send>(
     if elems >= PARALLEL_ELEMS {
         items
             .into_par_iter()
-            .map(|b| crate::simd::dispatch(|| f(b)))
+            .map(|b| {
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || f(b),
+                )
+            })
             .collect()
     } else {
-        crate::simd::dispatch(|| items.into_iter().map(f).collect())
+        crate::simd::dispatch(
+            #[inline(always)]
+            || items.into_iter().map(f).collect(),
+        )
     }
 }
 
