@@ -6,7 +6,9 @@ what a numpy/scipy user would write instead. Then solves a tall
 ill-conditioned least-squares problem with :func:`randla.lstsq` against
 ``numpy.linalg.lstsq``, and computes a truncated SVD with :func:`randla.svd`
 against ``numpy.linalg.svd`` (and scikit-learn's ``randomized_svd`` when it
-is installed). About a minute at full size (200,000 x 200 for the sketches,
+is installed). Last, a projection DPP, a matrix completion, a Monarch
+product, a Householder product and the delta rule, each next to the numpy or
+scipy way. About a minute at full size (200,000 x 200 for the sketches,
 100,000 x 100 for least squares, 2,000 x 1,000 for the SVD); ``quick=True``
 (``--quick``) runs smaller problems in a few seconds. Imports only numpy,
 scipy and randla (and scikit-learn if available).
