@@ -20,6 +20,7 @@
 //! overflow.
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place;
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -111,7 +112,17 @@ pub fn run<T: Real>(
 
         // The unit lower triangular system (only its strict lower part is read).
         let mut a = Mat::<T>::zeros(l, l);
-        matmul(a.as_mut(), Accum::Replace, kc, kc.transpose(), T::ONE, par);
+        triangular::matmul(
+            a.as_mut(),
+            BlockStructure::StrictTriangularLower,
+            Accum::Replace,
+            kc,
+            BlockStructure::Rectangular,
+            kc.transpose(),
+            BlockStructure::Rectangular,
+            T::ONE,
+            par,
+        );
         for i in 0..l {
             for j in i + 1..l {
                 a[(j, i)] = a[(j, i)] * bc[j] * decay(j, i);
