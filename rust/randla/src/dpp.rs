@@ -443,7 +443,13 @@ impl<'a> Spectral<'a> {
                                 self.vectors[(i, cols[c])]
                             });
                             let dst = MatMut::from_row_major_slice_mut(&mut rows, n, r);
-                            matmul(dst, Accum::Replace, left, coef.as_ref(), 1.0, Par::Seq);
+                            // One sample: the product is the call's main cost, use every thread.
+                            let par = if n_samples == 1 {
+                                crate::parallel::faer_par()
+                            } else {
+                                Par::Seq
+                            };
+                            matmul(dst, Accum::Replace, left, coef.as_ref(), 1.0, par);
                         }
                     }
                     if r == 0 {
