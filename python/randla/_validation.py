@@ -21,6 +21,7 @@ __all__ = [
     "as_operand",
     "as_sparse",
     "check_dtype",
+    "check_int",
     "check_positive_int",
     "ensure_finite_result",
     "result_dtype",
@@ -74,26 +75,33 @@ def check_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     return dt
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    """An int >= 1 (numpy integers accepted, bools and floats rejected)."""
+def check_int(value: Any, name: str, low: int) -> int:
+    """An int >= ``low`` (numpy integers accepted, bools and floats rejected)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if int(value) < 1:
-        raise ValueError(f"{name} must be >= 1, got {int(value)}")
+    if int(value) < low:
+        raise ValueError(f"{name} must be >= {low}, got {int(value)}")
     return int(value)
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """An int >= 1 (numpy integers accepted, bools and floats rejected)."""
+    return check_int(value, name, 1)
 
 
 def as_dense(
     x: Any,
     name: str,
     *,
-    ndim: tuple[int, ...] = (1, 2),
+    ndim: tuple[int, ...] | None = (1, 2),
     check_finite: bool = True,
     dtype: np.dtype | None = None,
+    allow_empty: bool = False,
 ) -> np.ndarray:
     """Normalize an array_like: real float dtype, allowed ndim, non-empty, finite.
 
-    ``dtype`` forces a dtype (a copy only when it differs).
+    ``dtype`` forces a dtype (a copy only when it differs); ``ndim=None``
+    allows any number of axes; ``allow_empty`` accepts arrays with no entries.
     """
     if sp.issparse(x):
         raise TypeError(f"{name}: a dense array is required here, got a scipy.sparse matrix")
@@ -101,10 +109,10 @@ def as_dense(
     target = _float_dtype(arr.dtype, name) if dtype is None else np.dtype(dtype)
     if arr.dtype.kind == "c":
         raise TypeError(f"{name}: complex input is not supported")
-    if arr.ndim not in ndim:
+    if ndim is not None and arr.ndim not in ndim:
         wanted = " or ".join(f"{d}-D" for d in ndim)
         raise ValueError(f"{name} must be {wanted}, got an array of shape {arr.shape}")
-    if arr.size == 0:
+    if arr.size == 0 and not allow_empty:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     if arr.dtype != target:
         arr = arr.astype(target)

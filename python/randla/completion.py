@@ -16,12 +16,11 @@ scikit-learn pipelines.
 
 from __future__ import annotations
 
-import numbers
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 import numpy as np
 import scipy.linalg
@@ -30,7 +29,7 @@ import scipy.sparse as sp
 from . import _core
 from ._errors import ConvergenceWarning
 from ._rng import RNGLike, key_from_rng
-from ._validation import _float_dtype
+from ._validation import _float_dtype, check_positive_int
 
 __all__ = ["CompletionInfo", "CompletionResult", "MatrixCompleter", "complete"]
 
@@ -190,14 +189,6 @@ def _spectral_start(obs: _Observations, rank: int, key: int) -> np.ndarray:
     return np.ascontiguousarray(Q * np.sqrt(np.maximum(s, np.finfo(float).tiny)))
 
 
-def _positive_int(value: Any, name: str, low: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if int(value) < low:
-        raise ValueError(f"{name} must be >= {low}, got {int(value)}")
-    return int(value)
-
-
 def complete(
     X: Any,
     rank: int,
@@ -286,8 +277,8 @@ def complete(
         raise ValueError(f"method must be 'altmin', got {method!r}")
     if solver not in ("sketch", "exact"):
         raise ValueError(f"solver must be 'sketch' or 'exact', got {solver!r}")
-    rank = _positive_int(rank, "rank")
-    maxiter = _positive_int(maxiter, "maxiter")
+    rank = check_positive_int(rank, "rank")
+    maxiter = check_positive_int(maxiter, "maxiter")
     reg = float(reg)
     if not (reg >= 0 and np.isfinite(reg)):
         raise ValueError(f"reg must be finite and >= 0, got {reg}")
@@ -359,8 +350,9 @@ def _balance(U: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Both factors are multiplied on the right by a ``k x k`` matrix, so zero
     rows (lines without observations) stay exactly zero.
     """
-    ru = np.linalg.qr(U, mode="r")
-    rv = np.linalg.qr(V, mode="r")
+    # mode="r" returns the triangular factor alone (numpy's stubs say QRResult).
+    ru = cast(np.ndarray, np.linalg.qr(U, mode="r"))
+    rv = cast(np.ndarray, np.linalg.qr(V, mode="r"))
     a, s, bt = np.linalg.svd(ru @ rv.T)
     root = np.sqrt(s)
     try:

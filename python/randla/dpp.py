@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _core
 from ._rng import RNGLike, key_from_rng
-from ._validation import as_dense
+from ._validation import as_dense, check_int
 
 __all__ = ["sample", "sample_projection", "volume_sample", "wls_sample"]
 
@@ -49,14 +49,6 @@ def _n_samples(n_samples: Any) -> int | None:
     if int(n_samples) < 1:
         raise ValueError(f"n_samples must be >= 1, got {int(n_samples)}")
     return int(n_samples)
-
-
-def _int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if int(value) < low:
-        raise ValueError(f"{name} must be >= {low}, got {int(value)}")
-    return int(value)
 
 
 def _check_orthonormal(V: np.ndarray, name: str) -> None:
@@ -246,7 +238,7 @@ def sample(
             + (f" (got {', '.join(given)})" if given else "")
         )
     if k is not None:
-        k = _int(k, "k", 0)
+        k = check_int(k, "k", 0)
     count = _n_samples(n_samples)
     left = None
     if L is not None:
@@ -346,7 +338,7 @@ def volume_sample(A: Any, k: int, *, rng: RNGLike = None) -> np.ndarray:
     """
     a = _matrix(A, "A")
     n, d = a.shape
-    k = _int(k, "k", 1)
+    k = check_int(k, "k", 1)
     if not d <= k <= n:
         raise ValueError(f"k = {k} must satisfy d <= k <= n for A of shape {a.shape}")
     key = key_from_rng(rng)
@@ -422,7 +414,7 @@ def wls_sample(
     N, m = phi.shape
     if m > N:
         raise ValueError(f"Phi of shape {phi.shape} has more basis functions than points")
-    n = _int(n, "n", 1)
+    n = check_int(n, "n", 1)
     if n < m:
         raise ValueError(f"n = {n} must be >= m = {m} (the number of basis functions)")
     key = key_from_rng(rng)

@@ -24,26 +24,15 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validation import _float_dtype
+from ._validation import as_dense, check_positive_int
 
 __all__ = ["apply", "delta_rule", "from_lapack", "product", "wy"]
 
 
-def _array(x: Any, name: str, ndims: tuple[int, ...]) -> np.ndarray:
-    arr = np.asarray(x)
-    dtype = _float_dtype(arr.dtype, name)
-    if arr.ndim not in ndims:
-        wanted = " or ".join(f"{d}-D" for d in ndims)
-        raise ValueError(f"{name} must be {wanted}, got an array of shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr.astype(dtype, copy=False)
-
-
 def _reflectors(V: Any, tau: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     """V as (batch, n, k) and tau as (batch, k); whether the input was batched."""
-    v = _array(V, "V", (2, 3))
-    t = _array(tau, "tau", (v.ndim - 1,))
+    v = as_dense(V, "V", allow_empty=True, ndim=(2, 3))
+    t = as_dense(tau, "tau", allow_empty=True, ndim=(v.ndim - 1,))
     if t.shape != v.shape[:-2] + v.shape[-1:]:
         raise ValueError(
             f"tau of shape {t.shape} does not fit V of shape {v.shape}: "
@@ -119,7 +108,7 @@ def apply(V: Any, tau: Any, C: Any, *, side: str = "left", trans: bool = False) 
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
     trans = _flag(trans, "trans")
     v, t, batched = _reflectors(V, tau)
-    c = _array(C, "C", (2, 3) if batched else (1, 2))
+    c = as_dense(C, "C", allow_empty=True, ndim=(2, 3) if batched else (1, 2))
     n = v.shape[1]
     vector = c.ndim == (2 if batched else 1)
     if vector:
@@ -253,8 +242,8 @@ def from_lapack(qr: Any, tau: Any) -> tuple[np.ndarray, np.ndarray]:
     >>> bool(np.allclose(rl.householder.product(V, tau), scipy.linalg.qr(A)[0]))
     True
     """
-    a = _array(qr, "qr", (2, 3))
-    t = _array(tau, "tau", (a.ndim - 1,))
+    a = as_dense(qr, "qr", allow_empty=True, ndim=(2, 3))
+    t = as_dense(tau, "tau", allow_empty=True, ndim=(a.ndim - 1,))
     m, n = a.shape[-2:]
     kk = t.shape[-1]
     if t.shape[:-1] != a.shape[:-2] or kk > min(m, n):
@@ -265,14 +254,6 @@ def from_lapack(qr: Any, tau: Any) -> tuple[np.ndarray, np.ndarray]:
     dtype = np.result_type(a, t)
     v = np.tril(a[..., :, :kk], -1).astype(dtype) + np.eye(m, kk, dtype=dtype)
     return np.ascontiguousarray(v), np.array(t, dtype=dtype)
-
-
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if int(value) < 1:
-        raise ValueError(f"{name} must be >= 1, got {int(value)}")
-    return int(value)
 
 
 def delta_rule(
@@ -353,11 +334,14 @@ def delta_rule(
     >>> bool(np.allclose(S[0, 0], S_ref)), bool(np.allclose(o[0, -1, 0], S_ref.T @ q[0, -1, 0]))
     (True, True)
     """
-    n_h = _count(n_h, "n_h")
-    chunk_size = _count(chunk_size, "chunk_size")
-    aq = _array(q, "q", (4,))
-    ak, av = _array(k, "k", (4,)), _array(v, "v", (4,))
-    ab = _array(beta, "beta", (3,))
+    n_h = check_positive_int(n_h, "n_h")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    aq = as_dense(q, "q", allow_empty=True, ndim=(4,))
+    ak, av = (
+        as_dense(k, "k", allow_empty=True, ndim=(4,)),
+        as_dense(v, "v", allow_empty=True, ndim=(4,)),
+    )
+    ab = as_dense(beta, "beta", allow_empty=True, ndim=(3,))
     B, T, H, K = aq.shape
     Vd = av.shape[3]
     steps = (B, T * n_h, H)
@@ -373,13 +357,13 @@ def delta_rule(
     arrays = [aq, ak, av, ab]
     ag = None
     if gate is not None:
-        ag = _array(gate, "gate", (3,))
+        ag = as_dense(gate, "gate", allow_empty=True, ndim=(3,))
         if ag.shape != (B, T, H):
             raise ValueError(f"gate has shape {ag.shape}, expected {(B, T, H)}")
         arrays.append(ag)
     a0 = None
     if initial_state is not None:
-        a0 = _array(initial_state, "initial_state", (4,))
+        a0 = as_dense(initial_state, "initial_state", allow_empty=True, ndim=(4,))
         if a0.shape != (B, H, K, Vd):
             raise ValueError(f"initial_state has shape {a0.shape}, expected {(B, H, K, Vd)}")
         arrays.append(a0)

@@ -15,7 +15,6 @@ means inside the products and never densifies a sparse ``A``.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,18 +23,11 @@ import numpy as np
 
 from . import _core
 from ._rng import RNGLike, key_from_rng
+from ._validation import check_int
 from .krylov import _operator_spec
 from .least_squares import _SKETCHES, _make_sketch
 
 __all__ = ["eigh", "range_finder", "svd"]
-
-
-def _count(value: Any, name: str, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if int(value) < low:
-        raise ValueError(f"{name} must be >= {low}, got {int(value)}")
-    return int(value)
 
 
 def _n_iter(n_iter: Any, k: int, shape: tuple[int, int], krylov: bool = False) -> int:
@@ -46,7 +38,7 @@ def _n_iter(n_iter: Any, k: int, shape: tuple[int, int], krylov: bool = False) -
         if krylov:
             return 3 if small else 2
         return 7 if small else 4
-    return _count(n_iter, "n_iter", 0)
+    return check_int(n_iter, "n_iter", 0)
 
 
 def _setup(
@@ -55,10 +47,10 @@ def _setup(
     if sketch not in _SKETCHES:
         raise ValueError(f"sketch must be one of {tuple(_SKETCHES)}, got {sketch!r}")
     spec, shape, dtype = _operator_spec(A, "A", None, np.dtype(np.float32), True)
-    k = _count(k, "k", 1)
+    k = check_int(k, "k", 1)
     if k > min(shape):
         raise ValueError(f"k = {k} must be <= min(A.shape) = {min(shape)} (A has shape {shape})")
-    oversamples = _count(oversamples, "oversamples", 0)
+    oversamples = check_int(oversamples, "oversamples", 0)
     width = min(k + oversamples, min(shape))
     return spec, shape, k, width, key_from_rng(rng), dtype
 

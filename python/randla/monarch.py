@@ -28,25 +28,13 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validation import _float_dtype
+from ._validation import as_dense
 
 __all__ = ["Monarch", "multiply", "project"]
 
 
-def _array(x: Any, name: str, ndim: int | None = None) -> np.ndarray:
-    arr = np.asarray(x)
-    dtype = _float_dtype(arr.dtype, name)
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got an array of shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr.astype(dtype, copy=False)
-
-
 def _factors(w1: Any, w2: Any) -> tuple[np.ndarray, np.ndarray]:
-    a1, a2 = _array(w1, "w1", 3), _array(w2, "w2", 3)
+    a1, a2 = as_dense(w1, "w1", ndim=(3,)), as_dense(w2, "w2", ndim=(3,))
     k, q, _ = a1.shape
     nl, _, r = a2.shape
     if nl * r != k * q:
@@ -59,11 +47,9 @@ def _factors(w1: Any, w2: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _apply(x: np.ndarray, w1: np.ndarray, w2: np.ndarray, transpose: bool) -> np.ndarray:
-    """Rows of ``x`` (2-D, any strides) times ``M^T`` (or ``M`` when ``transpose``)."""
+    """Rows of ``x`` (2-D, any strides of whole elements) times ``M^T`` (or ``M``)."""
     m, n = w2.shape[0] * w2.shape[1], w1.shape[0] * w1.shape[2]
     out = np.empty((x.shape[0], n if transpose else m), dtype=x.dtype)
-    if any(s % x.itemsize for s in x.strides):
-        x = np.ascontiguousarray(x)
     _core.monarch_apply(
         x, w1.astype(x.dtype, copy=False), w2.astype(x.dtype, copy=False), out, transpose
     )
@@ -107,7 +93,7 @@ def multiply(x: Any, w1: Any, w2: Any) -> np.ndarray:
     True
     """
     a1, a2 = _factors(w1, w2)
-    ax = _array(x, "x")
+    ax = as_dense(x, "x", ndim=None)
     n = a1.shape[0] * a1.shape[2]
     if ax.ndim == 0:
         raise ValueError(f"x must have at least one axis (of length {n}), got a scalar")
@@ -167,11 +153,9 @@ def project(M: Any, *, nblocks: int | None = None) -> Monarch:
     >>> bool(np.allclose(P.to_dense(), exact.to_dense()))
     True
     """
-    a = _array(M, "M", 2)
+    a = as_dense(M, "M", ndim=(2,))
     m, n = a.shape
     b = _nblocks(m, n, nblocks)
-    if any(s % a.itemsize for s in a.strides):
-        a = np.ascontiguousarray(a)
     w1, w2 = _core.monarch_project(a, b)
     return Monarch(w1.reshape(b, b, n // b), w2.reshape(b, m // b, b))
 
@@ -220,7 +204,7 @@ class Monarch:
         return Monarch(self.w1, self.w2, _transposed=not self._transposed)
 
     def __matmul__(self, X: Any) -> np.ndarray:
-        ax = _array(X, "X")
+        ax = as_dense(X, "X", ndim=None)
         if ax.ndim not in (1, 2):
             raise ValueError(f"X must be 1-D or 2-D, got an array of shape {ax.shape}")
         n = self.shape[1]
@@ -236,7 +220,7 @@ class Monarch:
         return out.reshape(-1) if ax.ndim == 1 else out
 
     def __rmatmul__(self, X: Any) -> np.ndarray:
-        ax = _array(X, "X")
+        ax = as_dense(X, "X", ndim=None)
         return (self.T @ ax.T).T
 
     def to_dense(self) -> np.ndarray:
