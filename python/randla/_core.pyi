@@ -11,6 +11,7 @@ __all__ = [
     "_panic_for_tests",
     "completion_update",
     "delta_rule",
+    "dpp_check_orthonormal",
     "dpp_projection",
     "dpp_spectral",
     "householder_apply",
@@ -193,6 +194,7 @@ def delta_rule(
     n_h: int,
     chunk_size: int,
 ) -> None: ...
+def dpp_check_orthonormal(v: npt.NDArray[np.float64], tol: float, probes: int) -> None: ...
 def dpp_projection(
     v: npt.NDArray[np.float64], n_samples: int, seed: int, check_tol: float | None = None
 ) -> npt.NDArray[np.int64]: ...

@@ -77,8 +77,20 @@ pub fn to_numpy<'py, T: Element + Copy>(py: Python<'py>, m: &Mat<T>) -> Bound<'p
 }
 
 /// Runs `$body` with the type alias `$t` set to `f64` or `f32` after the dtype
-/// of the 2-D array `$x`; any other dtype raises `TypeError($message)`.
+/// of the 2-D array `$x` (of an array of any ndim with `dyn`); any other
+/// dtype raises `TypeError($message)`.
 macro_rules! by_float_dtype {
+    (dyn $x:expr, $message:expr, |$t:ident| $body:expr) => {{
+        if $x.extract::<numpy::PyReadonlyArrayDyn<f64>>().is_ok() {
+            type $t = f64;
+            $body
+        } else if $x.extract::<numpy::PyReadonlyArrayDyn<f32>>().is_ok() {
+            type $t = f32;
+            $body
+        } else {
+            Err(pyo3::exceptions::PyTypeError::new_err($message))
+        }
+    }};
     ($x:expr, $message:expr, |$t:ident| $body:expr) => {{
         if $x.extract::<numpy::PyReadonlyArray2<f64>>().is_ok() {
             type $t = f64;

@@ -15,7 +15,8 @@ fn sorted(mut s: Vec<usize>) -> Vec<i64> {
 }
 
 /// `n_samples` projection-DPP samples of the kernel `v v^T`: (n_samples, r),
-/// rows sorted; with `check_tol`, V's orthonormality is checked first.
+/// rows sorted; with `check_tol`, V's orthonormality is checked first (on
+/// two probes: the check sits on the sampler's hot path).
 #[pyfunction]
 #[pyo3(signature = (v, n_samples, seed, check_tol=None))]
 fn dpp_projection<'py>(
@@ -29,7 +30,7 @@ fn dpp_projection<'py>(
     let vm = mat_ref(&v);
     let samples = run(py, || {
         if let Some(tol) = check_tol {
-            dpp::check_orthonormal(vm, tol)?;
+            dpp::check_orthonormal(vm, tol, 2)?;
         }
         dpp::sample_projection(vm, n_samples, seed)
     })?;
@@ -71,7 +72,21 @@ fn dpp_spectral<'py>(
         .collect())
 }
 
+/// Raises ValueError unless `v` has orthonormal columns to `tol`, on `probes`
+/// probe vectors of `V^T V - I`.
+#[pyfunction]
+fn dpp_check_orthonormal(
+    py: Python<'_>,
+    v: PyReadonlyArray2<'_, f64>,
+    tol: f64,
+    probes: usize,
+) -> PyResult<()> {
+    let vm = mat_ref(&v);
+    run(py, || dpp::check_orthonormal(vm, tol, probes))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(dpp_check_orthonormal, m)?)?;
     m.add_function(wrap_pyfunction!(dpp_projection, m)?)?;
     m.add_function(wrap_pyfunction!(dpp_spectral, m)?)?;
     Ok(())

@@ -10,7 +10,7 @@ use numpy::{
     Element, IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
     PyReadwriteArray2, PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use randla::structured::delta_rule::{self as recurrence, Sequence};
 use randla::structured::householder::{self, Side};
@@ -18,23 +18,10 @@ use randla::structured::monarch::{self, Blocks, Monarch};
 use randla::Real;
 use rayon::prelude::*;
 
-use crate::convert::{mat_mut, mat_ref, to_numpy};
+use crate::convert::{by_float_dtype, mat_mut, mat_ref, to_numpy};
 use crate::error::run;
 
-/// Runs `$body` with `$t` = f64 or f32 after the dtype of the array `$x`.
-macro_rules! by_dtype {
-    ($x:expr, |$t:ident| $body:expr) => {{
-        if $x.extract::<PyReadonlyArrayDyn<f64>>().is_ok() {
-            type $t = f64;
-            $body
-        } else if $x.extract::<PyReadonlyArrayDyn<f32>>().is_ok() {
-            type $t = f32;
-            $body
-        } else {
-            Err(PyTypeError::new_err("arrays must be float32 or float64"))
-        }
-    }};
-}
+const DTYPE: &str = "arrays must be float32 or float64";
 
 /// A C-contiguous array's values and shape.
 fn contiguous<'a, T: Element>(
@@ -87,7 +74,7 @@ fn monarch_apply(
     out: &Bound<'_, PyAny>,
     transpose: bool,
 ) -> PyResult<()> {
-    by_dtype!(x, |T| monarch_apply_typed::<T>(
+    by_float_dtype!(dyn x, DTYPE, |T| monarch_apply_typed::<T>(
         py, x, w1, w2, out, transpose
     ))
 }
@@ -113,7 +100,7 @@ fn monarch_project<'py>(
     m: &Bound<'py, PyAny>,
     nblocks: usize,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    by_dtype!(m, |T| monarch_project_typed::<T>(py, m, nblocks))
+    by_float_dtype!(dyn m, DTYPE, |T| monarch_project_typed::<T>(py, m, nblocks))
 }
 
 fn side_of(side: &str) -> PyResult<Side> {
@@ -177,7 +164,7 @@ fn householder_apply(
     transpose: bool,
 ) -> PyResult<()> {
     let side = side_of(side)?;
-    by_dtype!(v, |T| householder_apply_typed::<T>(
+    by_float_dtype!(dyn v, DTYPE, |T| householder_apply_typed::<T>(
         py, v, tau, c, side, transpose
     ))
 }
@@ -202,7 +189,7 @@ fn householder_wy<'py>(
     v: &Bound<'py, PyAny>,
     tau: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    by_dtype!(v, |T| householder_wy_typed::<T>(py, v, tau))
+    by_float_dtype!(dyn v, DTYPE, |T| householder_wy_typed::<T>(py, v, tau))
 }
 
 /// Rows `0..len` of head `hi` in batch `bi` of a C-order `(B, len, H, width)` array.
@@ -323,7 +310,7 @@ fn delta_rule<'py>(
     n_h: usize,
     chunk_size: usize,
 ) -> PyResult<()> {
-    by_dtype!(q, |T| delta_rule_typed::<T>(
+    by_float_dtype!(dyn q, DTYPE, |T| delta_rule_typed::<T>(
         py, q, k, v, beta, gate, state, out, n_h, chunk_size
     ))
 }

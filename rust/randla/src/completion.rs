@@ -359,12 +359,7 @@ fn solve_cg(
 mod tests {
     use super::*;
 
-    fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
-    }
+    use crate::testing::uniform as lcg;
 
     /// Full rank-2 observations of a 30 x 20 matrix: one exact half-sweep
     /// from the true V recovers U; CG steps converge to the same.

@@ -22,6 +22,19 @@ pub mod structured;
 
 pub use error::{Error, Result};
 
+/// Deterministic test data shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A uniform value in [-1/2, 1/2) from a 64-bit LCG (Knuth's MMIX
+    /// constants), advancing `seed`.
+    pub fn uniform(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
+    }
+}
+
 /// The unit roundoff of `T` (numpy's `finfo(dtype).eps`).
 pub(crate) fn epsilon<T>() -> f64 {
     if std::mem::size_of::<T>() == 4 {

@@ -195,12 +195,7 @@ pub fn run<T: Real>(
 mod tests {
     use super::*;
 
-    fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
-    }
+    use crate::testing::uniform as lcg;
 
     #[test]
     fn chunked_equals_token_by_token() {

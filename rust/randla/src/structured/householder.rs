@@ -184,12 +184,7 @@ pub fn apply<T: Real>(
 mod tests {
     use super::*;
 
-    fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
-    }
+    use crate::testing::uniform as lcg;
 
     /// `H_1 ... H_k` multiplied out reflector by reflector.
     fn explicit(v: &Mat<f64>, tau: &[f64]) -> Mat<f64> {

@@ -442,12 +442,7 @@ fn top_pair<T: Real>(block: MatRef<'_, T>) -> Result<(Vec<T>, Vec<T>)> {
 mod tests {
     use super::*;
 
-    fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
-    }
+    use crate::testing::uniform as lcg;
 
     /// The reference convention, written out index by index.
     fn reference(x: &[f64], w1: &[f64], w2: &[f64], d: [usize; 6]) -> Vec<f64> {
