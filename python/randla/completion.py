@@ -178,8 +178,10 @@ def _spectral_start(obs: _Observations, rank: int, key: int) -> np.ndarray:
     m, n = obs.shape
     p = obs.nnz / (m * n)
     # A rough subspace suffices to start alternating minimization: one block
-    # Krylov pass beyond the first.
-    U, s, _ = svd(obs.csr / p, rank, n_iter=1, rng=np.random.SeedSequence(key))
+    # Krylov pass beyond the first. The SVD of P_Omega(M) itself, its
+    # singular values divided by p: no rescaled copy of the observations.
+    U, s, _ = svd(obs.csr, rank, n_iter=1, rng=np.random.SeedSequence(key))
+    s = s / p
     limit = _CLIP * np.sqrt(rank / m)
     norms = np.linalg.norm(U, axis=1)
     heavy = norms > limit
