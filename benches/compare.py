@@ -1214,7 +1214,7 @@ def w16_delta_rule(ctx: Context) -> list[Row]:
             accuracy=(
                 f"max abs diff {err:.1e} {'ok' if err <= 1e-10 else 'MISS'}; anchor single run"
             ),
-        )
+        ),
     ]
 
 
