@@ -182,7 +182,7 @@ class Context:
                     continue
                 results.pop(name, None)  # free the previous result before the next run
                 gc.collect()
-                time.sleep(0.02)  # let other pools' spinning threads go idle
+                time.sleep(0.25)  # let the last call's spinning pool threads (OpenBLAS: ~0.1-0.2 s here) go idle
                 measure = rnd == 0 and name in peak and _reset_peak_rss()
                 rss0 = _proc_status_kb("VmRSS") if measure else None
                 t0 = time.perf_counter()

@@ -141,6 +141,7 @@ def leverage_sketched(
     a: tuple[Any, ...],
     sa: npt.NDArray[np.floating],
     jl: npt.NDArray[np.floating] | None = None,
+    rounding: float = 0.0,
 ) -> tuple[npt.NDArray[np.float64], int]: ...
 def lewis_weights(
     a: npt.NDArray[np.floating],

@@ -118,9 +118,19 @@ def as_dense(
         arr = arr.astype(target)
     if any(s % arr.itemsize for s in arr.strides):
         arr = np.ascontiguousarray(arr)
-    if check_finite and not np.isfinite(arr).all():
+    if check_finite and not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """Whether every entry is finite: a finite sum proves it (any NaN or
+    infinity makes the sum non-finite) in one pass without a boolean
+    temporary; only a non-finite sum (or an overflow) needs the entrywise test."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum()):
+            return True
+    return bool(np.isfinite(arr).all())
 
 
 def as_sparse(
@@ -140,7 +150,7 @@ def as_sparse(
     if indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64):
         indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
     data = np.ascontiguousarray(x.data)
-    if check_finite and not np.isfinite(data).all():
+    if check_finite and not _all_finite(data):
         raise ValueError(f"{name} contains NaN or infinity")
     return SparseParts(
         x.format,

@@ -69,6 +69,9 @@ def leverage_scores(
         ``"approx"``: sparse sign sketch of ``max(2d, 4d/eps^2)`` rows, its QR,
         and a Gaussian JL matrix of ``6 ln(n) / eps^2`` columns when that is
         fewer than ``d``: O(nnz(A) (8 + min(d, ln(n)/eps^2)) + d^3 / eps^2).
+        For a dense ``A`` the product by the preconditioner runs in blocks,
+        in float32 when its rounding error bound (from the condition number
+        of the sketch) stays below ``eps / 4``.
     eps : float
         Target relative accuracy of ``"approx"``, in (0, 1]: the sketch has
         distortion about ``eps / 2``, so every score is within ``1 +- eps``
@@ -111,7 +114,9 @@ def leverage_scores(
     if t < d:
         # Entries N(0, 1/t); the core uses the first rank(S A) rows.
         jl = np.ascontiguousarray(_sketch.gaussian(t, d, rng=key + 1, dtype=dtype).to_dense().T)
-    scores, _ = _core.leverage_sketched(spec, sa, jl)
+    # A quarter of eps may go to rounding: f32 products where their error
+    # bound (from cond(S A)) fits, as for a well-conditioned dense A.
+    scores, _ = _core.leverage_sketched(spec, sa, jl, eps / 4)
     return np.minimum(np.asarray(scores), 1.0)
 
 

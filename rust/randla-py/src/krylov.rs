@@ -407,7 +407,6 @@ fn krylov_solve<'py>(
                 btol,
                 conlim,
                 maxiter,
-                fused_normal: false,
             };
             if method == "lsqr" {
                 Method::Lsqr(options)

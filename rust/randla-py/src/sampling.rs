@@ -35,13 +35,14 @@ fn sketched_typed<'py, T: Real + Element>(
     a: &Bound<'py, PyAny>,
     sa: &Bound<'py, PyAny>,
     jl: Option<&Bound<'py, PyAny>>,
+    rounding: f64,
 ) -> PyResult<Scores<'py>> {
     let sa: PyReadonlyArray2<'py, T> = sa.extract()?;
     let jl: Option<PyReadonlyArray2<'py, T>> = jl.map(|j| j.extract()).transpose()?;
     let holder = Holder::<T>::new(a)?;
     let op = holder.operator()?;
     let (sa, jl) = (mat_ref(&sa), jl.as_ref().map(mat_ref));
-    let outcome = run(py, || leverage::approximate(op.as_ref(), sa, jl));
+    let outcome = run(py, || leverage::approximate(op.as_ref(), sa, jl, rounding));
     if let Some(err) = holder.take_error() {
         return Err(err);
     }
@@ -49,16 +50,21 @@ fn sketched_typed<'py, T: Real + Element>(
     Ok((scores.into_pyarray(py).into_any(), rank))
 }
 
-/// Sketched leverage scores from `sa = S A` and an optional JL matrix (rank x t): (scores, rank).
+/// Sketched leverage scores from `sa = S A` and an optional JL matrix (rank x t),
+/// with the relative error allowed for rounding (f32 products where it
+/// covers them; 0: none): (scores, rank).
 #[pyfunction]
-#[pyo3(signature = (a, sa, jl=None))]
+#[pyo3(signature = (a, sa, jl=None, rounding=0.0))]
 fn leverage_sketched<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     sa: &Bound<'py, PyAny>,
     jl: Option<&Bound<'py, PyAny>>,
+    rounding: f64,
 ) -> PyResult<Scores<'py>> {
-    by_float_dtype!(sa, MATRIX_DTYPE, |T| sketched_typed::<T>(py, a, sa, jl))
+    by_float_dtype!(sa, MATRIX_DTYPE, |T| sketched_typed::<T>(
+        py, a, sa, jl, rounding
+    ))
 }
 
 type Weights<'py> = (Bound<'py, PyAny>, usize, bool, f64);

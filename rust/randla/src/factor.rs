@@ -12,6 +12,7 @@ use faer::linalg::solvers::{Qr, SolveLstsq, Svd};
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_upper_triangular_in_place,
 };
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef};
 
 use crate::ensure;
@@ -241,6 +242,109 @@ impl<T: Real> TallFactor<T> {
             }
         })
     }
+}
+
+/// Squared row norms of the product `a m` (`n x d` times `d x t`), without
+/// forming it: blocks of rows of `a` (sized to stay in cache) are multiplied
+/// in parallel into a small buffer and reduced at once. With `single`, each
+/// block and `m` are rounded to f32 and multiplied at f32 GEMM speed (the
+/// caller bounds the rounding error). Each row's norm depends only on its own
+/// row, so the result does not depend on the thread count.
+pub fn product_row_norms<T: Real>(a: MatRef<'_, T>, m: MatRef<'_, T>, single: bool) -> Vec<f64> {
+    let t = m.ncols();
+    assert_eq!(m.nrows(), a.ncols(), "inner dimensions");
+    if single {
+        let m32 = Mat::<f32>::from_fn(m.nrows(), t, |i, j| m[(i, j)].to_f64() as f32);
+        blocked_row_norms(a, t, |block, y: MatMut<'_, f32>, buf: &mut Mat<f32>| {
+            let (rows, d) = (block.nrows(), block.ncols());
+            let mut a32 = buf.as_mut().get_mut(..rows, ..);
+            for i in 0..rows {
+                let src = block.row(i);
+                match src.try_as_row_major() {
+                    Some(r) => {
+                        for (j, v) in r.as_slice().iter().enumerate() {
+                            a32[(i, j)] = v.to_f64() as f32;
+                        }
+                    }
+                    None => {
+                        for j in 0..d {
+                            a32[(i, j)] = src[j].to_f64() as f32;
+                        }
+                    }
+                }
+            }
+            matmul(
+                y,
+                Accum::Replace,
+                a32.rb(),
+                m32.as_ref(),
+                1.0f32,
+                faer::Par::Seq,
+            );
+        })
+    } else {
+        blocked_row_norms(a, t, |block, y: MatMut<'_, T>, _: &mut Mat<T>| {
+            matmul(y, Accum::Replace, block, m, T::ONE, faer::Par::Seq);
+        })
+    }
+}
+
+/// The block loop of [`product_row_norms`]: `product(block, y, scratch)`
+/// writes the block's rows of the product into `y`.
+fn blocked_row_norms<T: Real, S: Real>(
+    a: MatRef<'_, T>,
+    t: usize,
+    product: impl Fn(MatRef<'_, T>, MatMut<'_, S>, &mut Mat<S>) + Sync,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+    let (n, d) = (a.nrows(), a.ncols());
+    let rows = ((1usize << 15) / d.max(t).max(1)).clamp(64, 2048);
+    let mut out = vec![0.0f64; n];
+    crate::parallel::install(|| {
+        out.par_chunks_mut(rows).enumerate().for_each_init(
+            || (Mat::<S>::zeros(rows, t), Mat::<S>::zeros(rows, d)),
+            |(buf, scratch), (b, norms)| {
+                let first = b * rows;
+                let block = a.get(first..first + norms.len(), ..);
+                let mut y = buf.as_mut().get_mut(..norms.len(), ..);
+                product(block, y.rb_mut(), scratch);
+                norms.fill(0.0);
+                for j in 0..t {
+                    for (o, v) in norms.iter_mut().zip(y.rb().col(j).iter()) {
+                        let v = v.to_f64();
+                        *o += v * v;
+                    }
+                }
+            },
+        );
+    });
+    out
+}
+
+/// An estimate of `||x||_2` from the Rayleigh quotients of ten power
+/// iterations on `x^T x` (a lower bound, usually within a few percent), from
+/// a fixed start (deterministic).
+pub fn spectral_norm_estimate<T: Real>(x: MatRef<'_, T>) -> f64 {
+    let (rows, cols) = (x.nrows(), x.ncols());
+    let mut v: Vec<f64> = (0..cols)
+        .map(|j| 1.0 + j as f64 / cols.max(1) as f64)
+        .collect();
+    let mut estimate = 0.0f64;
+    for _ in 0..10 {
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            break;
+        }
+        v.iter_mut().for_each(|a| *a /= norm);
+        let xv: Vec<f64> = (0..rows)
+            .map(|i| (0..cols).map(|j| x[(i, j)].to_f64() * v[j]).sum())
+            .collect();
+        estimate = estimate.max(xv.iter().map(|a| a * a).sum::<f64>().sqrt());
+        v = (0..cols)
+            .map(|j| (0..rows).map(|i| x[(i, j)].to_f64() * xv[i]).sum())
+            .collect();
+    }
+    estimate
 }
 
 /// `sum_j m[i, j]^2` for every row, in f64.

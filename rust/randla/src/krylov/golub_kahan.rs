@@ -14,11 +14,7 @@ pub struct GolubKahan<T> {
     cols: usize,
     m: usize,
     av: Vec<T>,
-    /// `A^T u` for the current `u` (kept for the fused step).
     atu: Vec<T>,
-    /// `A^T A v` (the fused step's product).
-    atav: Vec<T>,
-    fused: bool,
 }
 
 fn reciprocals<T: Real>(norms: &[f64]) -> Vec<T> {
@@ -39,16 +35,11 @@ fn sqrt_all(squares: Vec<f64>) -> Vec<f64> {
 
 impl<T: Real> GolubKahan<T> {
     /// Starts from `b - A x0`; returns `(beta_1, alpha_1)` per column.
-    /// With `fused`, steps get `A^T u` from `A^T A v` where the operator can
-    /// compute both products in one pass (see [`LeastSquaresOptions`]).
-    ///
-    /// [`LeastSquaresOptions`]: super::LeastSquaresOptions
     pub fn start(
         a: &dyn Operator<T>,
         b: &[T],
         x0: Option<&[T]>,
         m: usize,
-        fused: bool,
     ) -> Result<(Self, Vec<f64>, Vec<f64>)> {
         let (rows, cols) = a.shape();
         let mut u = b.to_vec();
@@ -61,11 +52,6 @@ impl<T: Real> GolubKahan<T> {
         normalize(&mut u, &beta);
         let mut v = vec![T::ZERO; cols * m];
         a.apply_transpose(view(&u, rows, m), view_mut(&mut v, cols, m))?;
-        let atu = if fused {
-            v.clone()
-        } else {
-            vec![T::ZERO; cols * m]
-        };
         let alpha = column_norms(&v, m);
         normalize(&mut v, &alpha);
         let gk = Self {
@@ -75,38 +61,20 @@ impl<T: Real> GolubKahan<T> {
             cols,
             m,
             av,
-            atu,
-            atav: vec![T::ZERO; if fused { cols * m } else { 0 }],
-            fused,
+            atu: vec![T::ZERO; cols * m],
         };
         Ok((gk, beta, alpha))
     }
 
     /// One step from the previous `alpha`; returns the new `(beta, alpha)`.
+    /// Where the operator offers it, `A v - alpha u` and `A^T` of it come
+    /// from one pass over `A` (each block of rows finished while in cache),
+    /// and `A^T u` is that product over `beta`: exact, not a recurrence.
     pub fn step(&mut self, a: &dyn Operator<T>, alpha: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
         let (rows, cols, m) = (self.rows, self.cols, self.m);
-        let ones = vec![T::ONE; m];
         let neg_alpha: Vec<T> = alpha.iter().map(|&x| T::from_f64(-x)).collect();
-        if self.fused
-            && a.apply_normal(
-                view(&self.v, cols, m),
-                view_mut(&mut self.av, rows, m),
-                view_mut(&mut self.atav, cols, m),
-            )?
-        {
-            // u = (A v - alpha u) / beta and A^T u = (A^T A v - alpha A^T u_old) / beta.
-            let beta = sqrt_all(axpby_dots(&ones, &self.av, &neg_alpha, &mut self.u));
-            normalize(&mut self.u, &beta);
-            axpby(&ones, &self.atav, &neg_alpha, &mut self.atu);
-            normalize(&mut self.atu, &beta);
-            let neg_beta: Vec<T> = beta.iter().map(|&x| T::from_f64(-x)).collect();
-            let new_alpha = sqrt_all(axpby_dots(&ones, &self.atu, &neg_beta, &mut self.v));
-            normalize(&mut self.v, &new_alpha);
-            return Ok((beta, new_alpha));
-        }
-        // av = A v - alpha u and its column norms, each block finished while
-        // in cache; then av becomes the new u.
         let u = &self.u;
+        // av = A v - alpha u and its column norms.
         let subtract = |first: usize, yb: &mut [T]| -> Vec<f64> {
             let ub = &u[first * m..first * m + yb.len()];
             let mut sums = vec![0.0f64; m];
@@ -129,12 +97,26 @@ impl<T: Real> GolubKahan<T> {
             }
             sums
         };
-        let beta = sqrt_all(a.apply_then(&self.v, &mut self.av, m, &subtract)?);
+        let fused = a.apply_then_transpose(&self.v, &mut self.av, &mut self.atu, m, &subtract)?;
+        let was_fused = fused.is_some();
+        let (beta, atu_scale) = match fused {
+            Some(sums) => {
+                let beta = sqrt_all(sums);
+                let scale = reciprocals::<T>(&beta);
+                (beta, scale)
+            }
+            None => {
+                let beta = sqrt_all(a.apply_then(&self.v, &mut self.av, m, &subtract)?);
+                (beta, vec![T::ONE; m])
+            }
+        };
         std::mem::swap(&mut self.u, &mut self.av);
         normalize(&mut self.u, &beta);
-        a.apply_transpose(view(&self.u, rows, m), view_mut(&mut self.atu, cols, m))?;
+        if !was_fused {
+            a.apply_transpose(view(&self.u, rows, m), view_mut(&mut self.atu, cols, m))?;
+        }
         let neg_beta: Vec<T> = beta.iter().map(|&x| T::from_f64(-x)).collect();
-        let new_alpha = sqrt_all(axpby_dots(&ones, &self.atu, &neg_beta, &mut self.v));
+        let new_alpha = sqrt_all(axpby_dots(&atu_scale, &self.atu, &neg_beta, &mut self.v));
         normalize(&mut self.v, &new_alpha);
         Ok((beta, new_alpha))
     }

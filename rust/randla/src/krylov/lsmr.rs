@@ -62,7 +62,7 @@ fn lsmr_in_pool<T: Real>(
 ) -> Result<Output<T>> {
     let (cols, mut x) = rectangular_start(a, b, m, x0)?;
     let ones = vec![T::ONE; m];
-    let (mut gk, beta, alpha) = GolubKahan::start(a, b, x0, m, options.fused_normal)?;
+    let (mut gk, beta, alpha) = GolubKahan::start(a, b, x0, m)?;
     let normb = column_norms(b, m);
     let mut h = gk.v.clone();
     let mut hbar = vec![T::ZERO; cols * m];

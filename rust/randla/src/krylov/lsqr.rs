@@ -17,10 +17,6 @@ pub struct LeastSquaresOptions {
     pub btol: f64,
     pub conlim: f64,
     pub maxiter: usize,
-    /// Get `A^T u` from `A^T A v` (one pass over `A` per iteration, where the
-    /// operator offers it). Rounding then grows with `cond(A)`: only for
-    /// well-conditioned (preconditioned) operators.
-    pub fused_normal: bool,
 }
 
 /// Checks `b` (`nrows x m`) and `x0` (`ncols x m`); returns `ncols` and the
@@ -147,7 +143,7 @@ fn lsqr_in_pool<T: Real>(
 ) -> Result<Output<T>> {
     let (cols, mut x) = rectangular_start(a, b, m, x0)?;
     let ones = vec![T::ONE; m];
-    let (mut gk, beta, alpha) = GolubKahan::start(a, b, x0, m, options.fused_normal)?;
+    let (mut gk, beta, alpha) = GolubKahan::start(a, b, x0, m)?;
     let bnorm = column_norms(b, m);
     let mut w = gk.v.clone();
     let dampsq = options.damp * options.damp;

@@ -4,12 +4,12 @@
 use std::sync::OnceLock;
 
 use faer::linalg::matmul::matmul;
-use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::vectors::{
-    column_dots, epilogue_blocks, sparse_times, sparse_times_then, sparse_transpose_times, Epilogue,
+    column_dots, epilogue_blocks, sparse_times, sparse_times_then, sparse_times_then_transpose,
+    sparse_transpose_times, Epilogue,
 };
 use crate::error::Result;
 use crate::parallel::even_blocks;
@@ -24,6 +24,12 @@ pub trait Operator<T: Real>: Sync {
     fn apply(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()>;
     fn apply_transpose(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()>;
 
+    /// The matrix itself, for an operator that is a dense matrix (kernels
+    /// that block its rows use it).
+    fn as_dense(&self) -> Option<MatRef<'_, T>> {
+        None
+    }
+
     /// `y = A x` and the column dot products `x[:, c] . y[:, c]` for row-major
     /// blocks with `m` columns (square `A`); operators that can fuse the two
     /// passes override it.
@@ -36,15 +42,20 @@ pub trait Operator<T: Real>: Sync {
         Ok(column_dots(x, y, m))
     }
 
-    /// `ax = A x` and `atax = A^T A x` in one pass over `A`, where the operator
-    /// can; returns `false` (and computes nothing) otherwise.
-    fn apply_normal(
+    /// `y = A x`, then `then` on each block of rows of `y` (see [`Epilogue`];
+    /// it may rewrite the block), then `z = A^T y` with the rewritten `y`, in
+    /// one pass over `A` where the operator can: returns the summed partials
+    /// of `then`, or `None` (having computed nothing) where it cannot. All
+    /// blocks are row-major with `m` columns.
+    fn apply_then_transpose(
         &self,
-        _x: MatRef<'_, T>,
-        _ax: MatMut<'_, T>,
-        _atax: MatMut<'_, T>,
-    ) -> Result<bool> {
-        Ok(false)
+        _x: &[T],
+        _y: &mut [T],
+        _z: &mut [T],
+        _m: usize,
+        _then: &Epilogue<'_, T>,
+    ) -> Result<Option<Vec<f64>>> {
+        Ok(None)
     }
 
     /// `y = A x`, then `then` on each block of rows of `y` (see
@@ -73,6 +84,9 @@ impl<T: Real> Operator<T> for DenseOperator<'_, T> {
     fn shape(&self) -> (usize, usize) {
         (self.0.nrows(), self.0.ncols())
     }
+    fn as_dense(&self) -> Option<MatRef<'_, T>> {
+        Some(self.0)
+    }
     fn apply(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
         let par = crate::parallel::faer_par();
         crate::parallel::install(|| matmul(y, Accum::Replace, self.0, x, T::ONE, par));
@@ -83,54 +97,67 @@ impl<T: Real> Operator<T> for DenseOperator<'_, T> {
         crate::parallel::install(|| matmul(y, Accum::Replace, self.0.transpose(), x, T::ONE, par));
         Ok(())
     }
-    /// Row blocks of `A` stay in cache between `t = A_b x` and `A_b^T t`:
-    /// the matrix is read once for both products. Eight fixed chunks of rows
-    /// sum their partial `A^T A x` in order, whatever the thread count.
-    fn apply_normal(
+    /// Row blocks of `A` stay in cache between `t = A_b x`, the epilogue
+    /// and `A_b^T t`: the matrix is read once for both products. Eight fixed
+    /// chunks of rows sum their partials in order, whatever the thread count.
+    fn apply_then_transpose(
         &self,
-        x: MatRef<'_, T>,
-        ax: MatMut<'_, T>,
-        mut atax: MatMut<'_, T>,
-    ) -> Result<bool> {
+        x: &[T],
+        y: &mut [T],
+        z: &mut [T],
+        m: usize,
+        then: &Epilogue<'_, T>,
+    ) -> Result<Option<Vec<f64>>> {
         let a = self.0;
         let (rows, cols) = (a.nrows(), a.ncols());
-        let m = x.ncols();
+        let x = MatRef::from_row_major_slice(x, cols, m);
         let chunks = even_blocks(rows, rows.div_ceil(8).max(1));
-        let partials: Vec<faer::Mat<T>> = crate::parallel::install(|| {
-            split_rows(ax, &chunks)
+        let mut pieces = Vec::with_capacity(chunks.len());
+        let mut rest = &mut y[..];
+        for range in &chunks {
+            let (piece, tail) = rest.split_at_mut(range.len() * m);
+            pieces.push((range.clone(), piece));
+            rest = tail;
+        }
+        let block = ((1usize << 15) / cols.max(1)).clamp(16, 1024);
+        let partials: Vec<(faer::Mat<T>, Vec<f64>)> = crate::parallel::install(|| {
+            pieces
                 .into_par_iter()
-                .zip(chunks.par_iter())
-                .map(|(mut piece, range)| {
+                .map(|(range, piece)| {
                     let mut acc = faer::Mat::<T>::zeros(cols, m);
-                    let block = (1usize << 15) / cols.max(1);
-                    let block = block.clamp(16, 1024);
-                    let mut start = range.start;
-                    while start < range.end {
-                        let end = (start + block).min(range.end);
-                        let ab = a.get(start..end, ..);
-                        let mut t = piece
-                            .rb_mut()
-                            .get_mut(start - range.start..end - range.start, ..);
-                        matmul(t.rb_mut(), Accum::Replace, ab, x, T::ONE, Par::Seq);
+                    let mut sums = vec![0.0f64; m];
+                    for (b, yb) in piece.chunks_mut(block * m).enumerate() {
+                        let first = range.start + b * block;
+                        let ab = a.get(first..first + yb.len() / m, ..);
+                        let t = MatMut::from_row_major_slice_mut(yb, ab.nrows(), m);
+                        matmul(t, Accum::Replace, ab, x, T::ONE, Par::Seq);
+                        for (s, p) in sums.iter_mut().zip(then(first, yb)) {
+                            *s += p;
+                        }
+                        let t = MatRef::from_row_major_slice(yb, ab.nrows(), m);
                         matmul(
                             acc.as_mut(),
                             Accum::Add,
                             ab.transpose(),
-                            t.rb(),
+                            t,
                             T::ONE,
                             Par::Seq,
                         );
-                        start = end;
                     }
-                    acc
+                    (acc, sums)
                 })
                 .collect()
         });
-        atax.fill(T::ZERO);
-        for p in partials {
-            atax += &p;
+        let mut z = MatMut::from_row_major_slice_mut(z, cols, m);
+        z.fill(T::ZERO);
+        let mut total = vec![0.0f64; m];
+        for (acc, sums) in partials {
+            z += &acc;
+            for (t, s) in total.iter_mut().zip(sums) {
+                *t += s;
+            }
         }
-        Ok(true)
+        Ok(Some(total))
     }
 }
 
@@ -146,6 +173,12 @@ impl<'a, T: Real, I: Index> SparseOperator<'a, T, I> {
         Self {
             a,
             other: OnceLock::new(),
+        }
+    }
+
+    fn a_nnz(&self) -> usize {
+        match &self.a {
+            SparseRef::Csr(c) | SparseRef::Csc(c) => c.nnz(),
         }
     }
 
@@ -224,6 +257,25 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
             SparseRef::Csc(c) => sparse_times(self.other(c), x, y, m, true),
         };
         Ok(dots.expect("asked for the dot products"))
+    }
+    /// One pass over the rows (of the CSR copy, for CSC input) when the
+    /// eight chunk accumulators of `A^T y` cost less than a second pass.
+    fn apply_then_transpose(
+        &self,
+        x: &[T],
+        y: &mut [T],
+        z: &mut [T],
+        m: usize,
+        then: &Epilogue<'_, T>,
+    ) -> Result<Option<Vec<f64>>> {
+        let (_, cols) = self.shape();
+        if 8 * cols * m > 2 * self.a_nnz() {
+            return Ok(None);
+        }
+        Ok(Some(match &self.a {
+            SparseRef::Csr(c) => sparse_times_then_transpose(*c, x, y, z, m, then),
+            SparseRef::Csc(c) => sparse_times_then_transpose(self.other(c), x, y, z, m, then),
+        }))
     }
     fn apply_then(
         &self,

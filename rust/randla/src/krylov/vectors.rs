@@ -381,6 +381,187 @@ pub fn sparse_times_then<T: Real, I: Index>(
     (dot || then.is_some()).then(|| ordered_sum(partials, m))
 }
 
+/// Entries per step of the single-column row kernels.
+const LANES: usize = 8;
+
+/// `sum_k values[k] x[indices[k]]` over `start..end`. The last step reads a
+/// full `LANES` entries (past the row, within the arrays) and masks out the
+/// extra products, so a row of up to `LANES` entries takes no branch that
+/// depends on its length: with short rows of varying length, mispredicted
+/// loop exits otherwise cost more than the arithmetic.
+///
+/// # Safety
+/// `start <= end <= indices.len() == values.len()` and every index is `< x.len()`.
+#[inline(always)]
+unsafe fn row_dot<T: Real, I: Index>(
+    indices: &[I],
+    values: &[T],
+    x: &[T],
+    start: usize,
+    end: usize,
+) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let mut k = start;
+    while end - k > LANES {
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a += *values.get_unchecked(k + t)
+                * *x.get_unchecked(indices.get_unchecked(k + t).to_usize());
+        }
+        k += LANES;
+    }
+    let left = end - k;
+    if k + LANES <= values.len() {
+        for (t, a) in acc.iter_mut().enumerate() {
+            let p = *values.get_unchecked(k + t)
+                * *x.get_unchecked(indices.get_unchecked(k + t).to_usize());
+            *a += if t < left { p } else { T::ZERO };
+        }
+    } else {
+        for (t, a) in acc.iter_mut().enumerate().take(left) {
+            *a += *values.get_unchecked(k + t)
+                * *x.get_unchecked(indices.get_unchecked(k + t).to_usize());
+        }
+    }
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
+    ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))
+}
+
+/// `acc[indices[k]] += values[k] y` over `start..end`, branch-free for rows
+/// of up to `LANES` entries as [`row_dot`]: the masked entries go to the
+/// scratch slot `acc[minor]` (one past the columns), which is discarded.
+///
+/// # Safety
+/// As [`row_dot`], with every index `< minor` and `acc.len() == minor + 1`.
+#[inline(always)]
+unsafe fn row_scatter<T: Real, I: Index>(
+    indices: &[I],
+    values: &[T],
+    y: T,
+    acc: &mut [T],
+    start: usize,
+    end: usize,
+) {
+    let scratch = acc.len() - 1;
+    let mut k = start;
+    while end - k > LANES {
+        for t in 0..LANES {
+            *acc.get_unchecked_mut(indices.get_unchecked(k + t).to_usize()) +=
+                *values.get_unchecked(k + t) * y;
+        }
+        k += LANES;
+    }
+    let left = end - k;
+    if k + LANES <= values.len() {
+        for t in 0..LANES {
+            let j = indices.get_unchecked(k + t).to_usize();
+            let j = if t < left { j } else { scratch };
+            *acc.get_unchecked_mut(j) += *values.get_unchecked(k + t) * y;
+        }
+    } else {
+        for t in 0..left {
+            *acc.get_unchecked_mut(indices.get_unchecked(k + t).to_usize()) +=
+                *values.get_unchecked(k + t) * y;
+        }
+    }
+}
+
+/// `y = A x`, then `then` on each block of `y` (which may rewrite it), then
+/// `z = A^T y` with the rewritten `y`, all in one pass over the rows of `A`:
+/// each block of rows is scattered into `z` while it is still in cache. At
+/// most eight fixed chunks of rows each keep their own partial `z` and sums,
+/// added in chunk order, so the result does not depend on the thread count.
+/// Returns the summed partials of `then`.
+pub fn sparse_times_then_transpose<T: Real, I: Index>(
+    a: Compressed<'_, T, I>,
+    x: &[T],
+    y: &mut [T],
+    z: &mut [T],
+    m: usize,
+    then: &Epilogue<'_, T>,
+) -> Vec<f64> {
+    assert!(
+        x.len() == a.minor() * m && y.len() == a.major() * m && z.len() == x.len(),
+        "block shapes"
+    );
+    let chunks = crate::parallel::even_blocks(a.major(), a.major().div_ceil(8).max(1));
+    let mut items = Vec::with_capacity(chunks.len());
+    let mut rest = &mut y[..];
+    for range in &chunks {
+        let (piece, tail) = rest.split_at_mut(range.len() * m);
+        items.push((range.clone(), piece));
+        rest = tail;
+    }
+    let (indptr, indices, values) = a.arrays();
+    let zlen = z.len();
+    let elems = a.nnz() + a.major() * m;
+    let partials = blocks(elems, items, |(range, piece)| {
+        // One extra slot: the scratch of `row_scatter`.
+        let mut acc = vec![T::ZERO; zlen + 1];
+        let mut sums = vec![0.0f64; m];
+        for (b, yb) in piece.chunks_mut(BLOCK * m).enumerate() {
+            let first = range.start + b * BLOCK;
+            let rows = first..first + yb.len() / m;
+            // SAFETY (both loops): the structure was checked at construction
+            // (indptr nondecreasing up to nnz, indices < minor), rows lie in
+            // 0..major, x and acc hold minor * m values.
+            if m == 1 {
+                let mut start = indptr[rows.start].to_usize();
+                for (t, yv) in yb.iter_mut().enumerate() {
+                    let end = unsafe { indptr.get_unchecked(rows.start + t + 1) }.to_usize();
+                    *yv = unsafe { row_dot(indices, values, x, start, end) };
+                    start = end;
+                }
+            } else {
+                for (i, yr) in rows.clone().zip(yb.chunks_exact_mut(m)) {
+                    yr.fill(T::ZERO);
+                    let (idx, vals) = a.line_slices(i);
+                    for (&j, &v) in idx.iter().zip(vals) {
+                        let j = j.to_usize();
+                        let xr = unsafe { x.get_unchecked(j * m..(j + 1) * m) };
+                        for (s, &xv) in yr.iter_mut().zip(xr) {
+                            *s += v * xv;
+                        }
+                    }
+                }
+            }
+            for (s, p) in sums.iter_mut().zip(then(first, yb)) {
+                *s += p;
+            }
+            if m == 1 {
+                let mut start = indptr[rows.start].to_usize();
+                for (t, &yv) in yb.iter().enumerate() {
+                    let end = unsafe { indptr.get_unchecked(rows.start + t + 1) }.to_usize();
+                    unsafe { row_scatter(indices, values, yv, &mut acc, start, end) };
+                    start = end;
+                }
+            } else {
+                for (i, yr) in rows.zip(yb.chunks_exact(m)) {
+                    let (idx, vals) = a.line_slices(i);
+                    for (&j, &v) in idx.iter().zip(vals) {
+                        let j = j.to_usize();
+                        let ar = unsafe { acc.get_unchecked_mut(j * m..(j + 1) * m) };
+                        for (s, &yv) in ar.iter_mut().zip(yr) {
+                            *s += v * yv;
+                        }
+                    }
+                }
+            }
+        }
+        (acc, sums)
+    });
+    let mut total = vec![0.0f64; m];
+    z.fill(T::ZERO);
+    for (acc, sums) in partials {
+        for (t, s) in total.iter_mut().zip(sums) {
+            *t += s;
+        }
+        for (t, v) in z.iter_mut().zip(acc) {
+            *t += v;
+        }
+    }
+    total
+}
+
 /// `y = A^T x` for a sparse `A` given by its rows (the same as `y = B x` for
 /// `B` given by its columns), `x` and `y` row-major with `m` columns: each of at
 /// most eight fixed chunks of lines scatters into its own partial sum, and the
@@ -553,6 +734,60 @@ mod tests {
             let mut yt = vec![0.0; n * m];
             sparse_transpose_times(a, &x, &mut yt, m);
             assert_eq!(yt, y);
+        }
+    }
+
+    #[test]
+    fn fused_product_epilogue_and_transpose_match_plain_loops() {
+        // A rectangular 30001 x 500 matrix with small integer entries (exact
+        // sums), rows of 0 to 6 entries; y = A x - u, z = A^T y, against
+        // dense loops, for one and three columns.
+        let (rows, cols) = (30_001usize, 500usize);
+        let (mut indptr, mut idx, mut val) = (vec![0usize], vec![], vec![]);
+        for i in 0..rows {
+            let mut line: Vec<usize> = (0..i % 7).map(|t| (i * 31 + t * 97) % cols).collect();
+            line.sort_unstable();
+            line.dedup();
+            for j in line {
+                idx.push(j);
+                val.push(((i + j) % 5) as f64 - 2.0);
+            }
+            indptr.push(idx.len());
+        }
+        let a = Compressed::new(rows, cols, &indptr, &idx, &val).unwrap();
+        for m in [1usize, 3] {
+            let x: Vec<f64> = (0..cols * m).map(|k| (k % 9) as f64 - 4.0).collect();
+            let u: Vec<f64> = (0..rows * m).map(|k| (k % 4) as f64).collect();
+            let then = |first: usize, yb: &mut [f64]| -> Vec<f64> {
+                let mut sums = vec![0.0; m];
+                for (t, v) in yb.iter_mut().enumerate() {
+                    *v -= u[first * m + t];
+                    sums[t % m] += *v * *v;
+                }
+                sums
+            };
+            let (mut y, mut z) = (vec![0.0; rows * m], vec![7.0; cols * m]);
+            let sums = sparse_times_then_transpose(a, &x, &mut y, &mut z, m, &then);
+            let (mut ey, mut ez, mut es) = (vec![0.0; rows * m], vec![0.0; cols * m], vec![0.0; m]);
+            for i in 0..rows {
+                for k in indptr[i]..indptr[i + 1] {
+                    for c in 0..m {
+                        ey[i * m + c] += val[k] * x[idx[k] * m + c];
+                    }
+                }
+                for c in 0..m {
+                    ey[i * m + c] -= u[i * m + c];
+                    es[c] += ey[i * m + c] * ey[i * m + c];
+                }
+                for k in indptr[i]..indptr[i + 1] {
+                    for c in 0..m {
+                        ez[idx[k] * m + c] += val[k] * ey[i * m + c];
+                    }
+                }
+            }
+            assert_eq!(y, ey);
+            assert_eq!(z, ez);
+            assert_eq!(sums, es);
         }
     }
 }

@@ -9,7 +9,9 @@ use faer::{Mat, MatRef};
 
 use crate::ensure;
 use crate::error::Result;
-use crate::factor::{squared_row_norms, well_scaled, TallFactor};
+use crate::factor::{
+    product_row_norms, spectral_norm_estimate, squared_row_norms, well_scaled, TallFactor,
+};
 use crate::krylov::Operator;
 use crate::Real;
 
@@ -77,7 +79,7 @@ impl<T: Real> Preconditioned<T> {
                 return None;
             }
             // B^T = R^{-T} A^T, solved in place on a copy of A^T.
-            let mut bt = a.transpose().to_owned();
+            let mut bt = transposed_copy(a);
             solve_lower_triangular_in_place(
                 r.transpose(),
                 bt.as_mut(),
@@ -87,73 +89,100 @@ impl<T: Real> Preconditioned<T> {
         })
     }
 
-    /// Leverage scores of `diag(scale) B` (= those of `diag(scale) A`).
+    /// Leverage scores of `diag(scale) B` (= those of `diag(scale) A`): the
+    /// Cholesky factor `L` of `G = B^T D^2 B` from one blocked pass, then
+    /// `tau_i = s_i^2 ||L^{-1} b_i||^2` as the row norms of `B L^{-T}` from a
+    /// second (GEMMs on cache-sized blocks, nothing of size `n x d` formed).
     pub fn scores(&self, scale: Option<&[f64]>) -> Option<Vec<f64>> {
         use faer::linalg::solvers::Llt;
         use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
-        let (d, n) = (self.bt.nrows(), self.bt.ncols());
+        let d = self.bt.nrows();
         crate::parallel::install(|| {
-            // Y^T = (D B)^T, then L^{-1} (D B)^T in place.
-            // Copied column by column (faer's element-wise clone is several
-            // times slower than these contiguous copies).
-            let mut yt = Mat::<T>::zeros(d, n);
-            for i in 0..n {
-                let si = T::from_f64(scale.map_or(1.0, |s| s[i]));
-                for (y, &b) in yt
-                    .col_as_slice_mut(i)
-                    .iter_mut()
-                    .zip(self.bt.col_as_slice(i))
-                {
-                    *y = b * si;
-                }
-            }
-            let gram = gram_matrix(yt.transpose());
+            let gram = scaled_gram(&self.bt, scale);
             let l = Llt::new(gram.as_ref(), faer::Side::Lower).ok()?;
             let l = l.L();
             let diag: Vec<f64> = (0..d).map(|i| l[(i, i)].to_f64()).collect();
             if !well_scaled(&diag, 1e-7) {
                 return None; // cond(D B) > 1e7: Cholesky would lose too much
             }
-            solve_lower_triangular_in_place(l, yt.as_mut(), crate::parallel::faer_par());
-            // Row i of Y is column i of Y^T: contiguous sums.
-            Some(
-                (0..n)
-                    .map(|i| {
-                        yt.col_as_slice(i)
-                            .iter()
-                            .map(|v| v.to_f64() * v.to_f64())
-                            .sum()
-                    })
-                    .collect(),
-            )
+            // L^{-T}, by d triangular solves (d x d: negligible).
+            let mut inv = Mat::<T>::identity(d, d);
+            solve_lower_triangular_in_place(l, inv.as_mut(), faer::Par::Seq);
+            let mut tau = product_row_norms(self.bt.transpose(), inv.transpose(), false);
+            if let Some(s) = scale {
+                for (t, &si) in tau.iter_mut().zip(s) {
+                    *t *= si * si;
+                }
+            }
+            Some(tau)
         })
     }
 }
 
-/// `y^T y`, summed over fixed row chunks in order (a GEMM with a long inner
-/// dimension and a tiny output parallelizes poorly inside one call).
-fn gram_matrix<T: Real>(y: MatRef<'_, T>) -> Mat<T> {
+/// `A^T` as an owned column-major matrix, copied row by row in parallel
+/// (faer's element-wise copy of a transposed view is several times slower).
+fn transposed_copy<T: Real>(a: MatRef<'_, T>) -> Mat<T> {
+    use rayon::prelude::*;
+    let (n, d) = (a.nrows(), a.ncols());
+    let mut bt = Mat::<T>::zeros(d, n);
+    let cols: Vec<(usize, &mut [T])> = (0..n)
+        .zip(bt.col_iter_mut())
+        .map(|(i, c)| (i, c.try_as_col_major_mut().expect("owned").as_slice_mut()))
+        .collect();
+    cols.into_par_iter().with_min_len(1024).for_each(|(i, c)| {
+        let row = a.row(i);
+        match row.try_as_row_major() {
+            Some(r) => c.copy_from_slice(r.as_slice()),
+            None => {
+                for (j, v) in c.iter_mut().enumerate() {
+                    *v = row[j];
+                }
+            }
+        }
+    });
+    bt
+}
+
+/// `B^T D^2 B` for `B` given as `bt = B^T` (`d x n`, each row of `B`
+/// contiguous) and `D = diag(scale)`: partial Gram matrices of fixed blocks
+/// of rows (a scaled copy of each block, in cache), summed in block order.
+fn scaled_gram<T: Real>(bt: &Mat<T>, scale: Option<&[f64]>) -> Mat<T> {
     use faer::linalg::matmul::matmul;
     use rayon::prelude::*;
-    let cols = y.ncols();
-    let chunks = crate::parallel::even_blocks(y.nrows(), 16_384);
+    let (d, n) = (bt.nrows(), bt.ncols());
+    let chunks = crate::parallel::even_blocks(n, ((1usize << 15) / d.max(1)).clamp(64, 4096));
     let partials: Vec<Mat<T>> = chunks
         .par_iter()
         .map(|r| {
-            let block = y.get(r.clone(), ..);
-            let mut g = Mat::<T>::zeros(cols, cols);
+            let block = bt.get(.., r.clone());
+            let mut g = Mat::<T>::zeros(d, d);
+            let scaled;
+            let y = match scale {
+                Some(s) => {
+                    let mut m = Mat::<T>::zeros(d, r.len());
+                    for (t, i) in r.clone().enumerate() {
+                        let si = T::from_f64(s[i]);
+                        for (y, &b) in m.col_as_slice_mut(t).iter_mut().zip(bt.col_as_slice(i)) {
+                            *y = b * si;
+                        }
+                    }
+                    scaled = m;
+                    scaled.as_ref()
+                }
+                None => block,
+            };
             matmul(
                 g.as_mut(),
                 faer::Accum::Replace,
-                block.transpose(),
-                block,
+                y,
+                y.transpose(),
                 T::ONE,
                 faer::Par::Seq,
             );
             g
         })
         .collect();
-    let mut gram = Mat::<T>::zeros(cols, cols);
+    let mut gram = Mat::<T>::zeros(d, d);
     for p in partials {
         gram += &p;
     }
@@ -226,24 +255,28 @@ pub fn sketched_scaled<T: Real>(
     let f = TallFactor::new(sa.as_ref())?;
     let rank = f.rank();
     if jl_columns == 0 || jl_columns >= rank {
-        return from_factor(&op, &f, None);
+        return from_factor(&op, &f, None, sa.as_ref(), 0.0);
     }
     // Entries N(0, 1/t): the transpose of a t x rank Gaussian sketch.
     let g = SketchOperator::gaussian(jl_columns, rank, seed.wrapping_add(1))?;
     let mut gt = Mat::<T>::zeros(jl_columns, rank);
     g.try_to_dense(gt.as_mut())?;
-    from_factor(&op, &f, Some(gt.transpose()))
+    from_factor(&op, &f, Some(gt.transpose()), sa.as_ref(), 0.0)
 }
 
 /// Sketched leverage scores of the rows of `a` (`n x d`, `n >= d`) from
 /// `sa = S A` (`k x d`, `k >= d`) and a JL matrix `jl` (`r x t`, entries of
 /// variance `1/t`, with `r` at least the rank of `sa`; only its first `rank`
 /// rows are used). With `t = 0` (no JL step) the scores are the row norms of
-/// `A P` itself. Returns the scores and the rank of the sketch.
+/// `A P` itself. `rounding` is the relative error of the scores the caller
+/// allows for rounding: where an error bound for f32 products of a dense `A`
+/// stays below it, they run at f32 speed. Returns the scores and the rank of
+/// the sketch.
 pub fn approximate<T: Real>(
     a: &dyn Operator<T>,
     sa: MatRef<'_, T>,
     jl: Option<MatRef<'_, T>>,
+    rounding: f64,
 ) -> Result<(Vec<f64>, usize)> {
     let d = a.shape().1;
     ensure!(
@@ -253,14 +286,16 @@ pub fn approximate<T: Real>(
         sa.ncols()
     );
     let f = TallFactor::new(sa)?;
-    Ok((from_factor(a, &f, jl)?, f.rank()))
+    Ok((from_factor(a, &f, jl, sa, rounding)?, f.rank()))
 }
 
-/// Row norms of `A P G` (or `A P`) for the factor `P` of a sketch of `A`.
+/// Row norms of `A P G` (or `A P`) for the factor `P` of the sketch `sa` of `A`.
 fn from_factor<T: Real>(
     a: &dyn Operator<T>,
     f: &TallFactor<T>,
     jl: Option<MatRef<'_, T>>,
+    sa: MatRef<'_, T>,
+    rounding: f64,
 ) -> Result<Vec<f64>> {
     let (n, d) = a.shape();
     let rank = f.rank();
@@ -283,6 +318,19 @@ fn from_factor<T: Real>(
             m
         }
     };
+    if let Some(dense) = a.as_dense() {
+        // Rounding a_i and M to f32 and summing d products changes a_i M by
+        // at most about (2 + sqrt(d)) u |a_i| ||M|| (u = 2^-24, probabilistic
+        // bound on the sum), and |a_i M| >= |a_i| / ||S A|| up to the sketch's
+        // distortion (taken as a factor 2 with the norm estimates'), so the
+        // squared norms move by at most twice the relative bound below.
+        let single = std::mem::size_of::<T>() > 4 && rounding > 0.0 && {
+            let kappa = 2.0 * spectral_norm_estimate(sa) * spectral_norm_estimate(m.as_ref());
+            let bound = 2.0 * (2.0 + (d as f64).sqrt()) * f64::from(f32::EPSILON / 2.0) * kappa;
+            bound <= rounding
+        };
+        return Ok(product_row_norms(dense, m.as_ref(), single));
+    }
     let mut y = Mat::<T>::zeros(n, m.ncols());
     a.apply(m.as_ref(), y.as_mut())?;
     Ok(squared_row_norms(y.as_ref()))
@@ -318,7 +366,8 @@ mod tests {
             ((i * 5 + j * 7) % 13) as f64 - 6.0 + (i == j) as u8 as f64
         });
         let (tau, _) = exact(a.as_ref()).unwrap();
-        let (approx, rank) = approximate(&DenseOperator(a.as_ref()), a.as_ref(), None).unwrap();
+        let (approx, rank) =
+            approximate(&DenseOperator(a.as_ref()), a.as_ref(), None, 0.0).unwrap();
         assert_eq!(rank, 3);
         for (x, y) in tau.iter().zip(&approx) {
             assert!((x - y).abs() < 1e-10);

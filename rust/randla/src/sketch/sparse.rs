@@ -369,13 +369,18 @@ impl SparseSketch {
         let partials: Vec<Vec<T>> = chunks
             .par_iter()
             .map(|rows| {
-                let mut acc = vec![T::ZERO; k * d];
-                for j in rows.clone() {
-                    for (i, v) in s.line(j) {
-                        axpy_row(&mut acc[i * d..(i + 1) * d], T::from_f64(v), a, j);
-                    }
-                }
-                acc
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        let mut acc = vec![T::ZERO; k * d];
+                        for j in rows.clone() {
+                            for (i, v) in s.line(j) {
+                                axpy_row(&mut acc[i * d..(i + 1) * d], T::from_f64(v), a, j);
+                            }
+                        }
+                        acc
+                    },
+                )
             })
             .collect();
         let blocks = even_blocks(k, 16);
