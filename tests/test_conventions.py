@@ -465,6 +465,32 @@ def test_unknown_distribution_raises():
         _core.random_draws("cauchy", 0, 0, 0, 10)
 
 
+# --- finite checks ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_finite_check_catches_each_non_finite_value_and_allows_overflowing_sums(dtype):
+    import scipy.sparse as sp
+    from randla._validation import as_dense, as_sparse
+
+    big = np.full((50, 4), np.finfo(dtype).max / 2, dtype=dtype)
+    assert as_dense(big, "A") is not None  # the sum overflows; every entry is finite
+    assert as_sparse(sp.csr_matrix(big), "A") is not None
+    for value in (np.nan, np.inf, -np.inf):
+        for where in ((0, 0), (49, 3), (17, 2)):
+            bad = big.copy()
+            bad[where] = value
+            with pytest.raises(ValueError, match="NaN or infinity"):
+                as_dense(bad, "A")
+            with pytest.raises(ValueError, match="NaN or infinity"):
+                as_sparse(sp.csr_matrix(bad), "A")
+    # +inf and -inf together sum to NaN, and a lone NaN among huge values.
+    mixed = np.zeros((3, 3), dtype=dtype)
+    mixed[0, 0], mixed[2, 2] = np.inf, -np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        as_dense(mixed, "A")
+
+
 # --- the documented entry conventions of the dense operators -------------------------
 
 

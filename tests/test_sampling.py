@@ -104,6 +104,43 @@ def test_lewis_approx_within_a_constant_factor(p: float) -> None:
     assert abs(approx.sum() - 20.0) < 2.0
 
 
+def test_lewis_zero_rows_stay_zero_and_acceleration_converges() -> None:
+    # Zero rows take no part in the (Anderson-accelerated) iteration: their
+    # weight is 0, the others satisfy the fixed point, and the accelerated
+    # loop needs far fewer leverage computations than the plain contraction
+    # (rate 1/2 for p = 1: about 33 iterations to 1e-10).
+    from randla import _core
+
+    A = _coherent(3000, 10)
+    A[[7, 100, 2999]] = 0.0
+    w, iterations, converged, change = _core.lewis_weights(A, 1.0, 1e-10, 200, "exact", 0, 0, 0)
+    w = np.asarray(w)
+    assert converged and change <= 1e-10
+    assert iterations <= 15
+    assert np.all(w[[7, 100, 2999]] == 0.0)
+    keep = np.ones(3000, dtype=bool)
+    keep[[7, 100, 2999]] = False
+    assert abs(w.sum() - 10.0) < 1e-8
+    assert _fixed_point_residual(A[keep], w[keep], 1.0) < 1e-8
+
+
+def test_approx_ill_conditioned_stays_within_eps() -> None:
+    # Columns scaled over 7 orders of magnitude: float32 products would lose
+    # the small directions, so the rounding bound must keep them in float64.
+    A = _coherent(20_000, 30) * np.logspace(0, 7, 30)
+    ref = _numpy_leverage(A)
+    for eps in (0.5, 0.2):
+        tau = rl.leverage_scores(A, method="approx", eps=eps, rng=1)
+        assert np.abs(tau / ref - 1).max() <= eps
+
+
+def test_approx_float32_input_within_eps() -> None:
+    A = _coherent(20_000, 40).astype(np.float32)
+    ref = _numpy_leverage(A.astype(np.float64))
+    tau = rl.leverage_scores(A, method="approx", eps=0.5, rng=2)
+    assert np.abs(tau / ref - 1).max() <= 0.5
+
+
 def test_lewis_maxiter_warns() -> None:
     A = _coherent(500, 5)
     with pytest.warns(rl.ConvergenceWarning):

@@ -413,4 +413,31 @@ mod tests {
         let back = &m * &z;
         assert!((&back - &x).norm_max() < 1e-10);
     }
+
+    #[test]
+    fn blocked_product_row_norms_match_the_full_product() {
+        // 5000 rows (several blocks and a partial one), row-major and
+        // column-major views, double and single precision.
+        let a = Mat::from_fn(5000, 13, |i, j| (((i * 37 + j * 11) % 23) as f64 - 11.0) / 7.0);
+        let m = Mat::from_fn(13, 9, |i, j| ((i * 5 + j * 3) % 7) as f64 - 3.0 + (i == j) as u8 as f64);
+        let full = squared_row_norms((&a * &m).as_ref());
+        let row_major: Vec<f64> = (0..5000 * 13).map(|t| a[(t / 13, t % 13)]).collect();
+        let views = [a.as_ref(), MatRef::from_row_major_slice(&row_major, 5000, 13)];
+        for view in views {
+            let double = product_row_norms(view, m.as_ref(), false);
+            let single = product_row_norms(view, m.as_ref(), true);
+            for ((d, s), f) in double.iter().zip(&single).zip(&full) {
+                assert!((d - f).abs() <= 1e-12 * f.max(1.0));
+                assert!((s - f).abs() <= 1e-5 * f.max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn spectral_norm_estimate_is_close_from_below() {
+        // Singular values 1..=6 on orthogonal columns (a scaled permutation).
+        let x = Mat::from_fn(40, 6, |i, j| if i == 3 * j + 1 { (j + 1) as f64 } else { 0.0 });
+        let e = spectral_norm_estimate(x.as_ref());
+        assert!(e <= 6.0 * (1.0 + 1e-12) && e > 5.0, "{e}");
+    }
 }
