@@ -251,40 +251,56 @@ impl<T: Real> TallFactor<T> {
 /// caller bounds the rounding error). Each row's norm depends only on its own
 /// row, so the result does not depend on the thread count.
 pub fn product_row_norms<T: Real>(a: MatRef<'_, T>, m: MatRef<'_, T>, single: bool) -> Vec<f64> {
+    use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
     let t = m.ncols();
     assert_eq!(m.nrows(), a.ncols(), "inner dimensions");
+    // An upper triangular m (R^{-1}, L^{-T}) takes half the flops.
+    let upper = m.nrows() == t && (0..t).all(|j| (j + 1..t).all(|i| m[(i, j)] == T::ZERO));
+    let rhs = if upper {
+        BlockStructure::TriangularUpper
+    } else {
+        BlockStructure::Rectangular
+    };
+    fn product<S: Real>(y: MatMut<'_, S>, a: MatRef<'_, S>, m: MatRef<'_, S>, rhs: BlockStructure) {
+        tri_matmul(
+            y,
+            BlockStructure::Rectangular,
+            Accum::Replace,
+            a,
+            BlockStructure::Rectangular,
+            m,
+            rhs,
+            S::ONE,
+            faer::Par::Seq,
+        );
+    }
     if single {
         let m32 = Mat::<f32>::from_fn(m.nrows(), t, |i, j| m[(i, j)].to_f64() as f32);
-        blocked_row_norms(a, t, |block, y: MatMut<'_, f32>, buf: &mut Mat<f32>| {
+        blocked_row_norms(a, t, |block, y: MatMut<'_, f32>, buf: &mut Vec<f32>| {
             let (rows, d) = (block.nrows(), block.ncols());
-            let mut a32 = buf.as_mut().get_mut(..rows, ..);
-            for i in 0..rows {
+            // The block rounded to f32, row-major (contiguous conversions).
+            buf.resize(rows * d, 0.0);
+            for (i, dst) in buf.chunks_exact_mut(d).enumerate() {
                 let src = block.row(i);
                 match src.try_as_row_major() {
                     Some(r) => {
-                        for (j, v) in r.as_slice().iter().enumerate() {
-                            a32[(i, j)] = v.to_f64() as f32;
+                        for (o, v) in dst.iter_mut().zip(r.as_slice()) {
+                            *o = v.to_f64() as f32;
                         }
                     }
                     None => {
-                        for j in 0..d {
-                            a32[(i, j)] = src[j].to_f64() as f32;
+                        for (j, o) in dst.iter_mut().enumerate() {
+                            *o = src[j].to_f64() as f32;
                         }
                     }
                 }
             }
-            matmul(
-                y,
-                Accum::Replace,
-                a32.rb(),
-                m32.as_ref(),
-                1.0f32,
-                faer::Par::Seq,
-            );
+            let a32 = MatRef::from_row_major_slice(&buf[..], rows, d);
+            product(y, a32, m32.as_ref(), rhs);
         })
     } else {
-        blocked_row_norms(a, t, |block, y: MatMut<'_, T>, _: &mut Mat<T>| {
-            matmul(y, Accum::Replace, block, m, T::ONE, faer::Par::Seq);
+        blocked_row_norms(a, t, |block, y: MatMut<'_, T>, _: &mut Vec<T>| {
+            product(y, block, m, rhs);
         })
     }
 }
@@ -294,15 +310,15 @@ pub fn product_row_norms<T: Real>(a: MatRef<'_, T>, m: MatRef<'_, T>, single: bo
 fn blocked_row_norms<T: Real, S: Real>(
     a: MatRef<'_, T>,
     t: usize,
-    product: impl Fn(MatRef<'_, T>, MatMut<'_, S>, &mut Mat<S>) + Sync,
+    product: impl Fn(MatRef<'_, T>, MatMut<'_, S>, &mut Vec<S>) + Sync,
 ) -> Vec<f64> {
     use rayon::prelude::*;
     let (n, d) = (a.nrows(), a.ncols());
-    let rows = ((1usize << 15) / d.max(t).max(1)).clamp(64, 2048);
+    let rows = ((1usize << 16) / d.max(t).max(1)).clamp(64, 2048);
     let mut out = vec![0.0f64; n];
     crate::parallel::install(|| {
         out.par_chunks_mut(rows).enumerate().for_each_init(
-            || (Mat::<S>::zeros(rows, t), Mat::<S>::zeros(rows, d)),
+            || (Mat::<S>::zeros(rows, t), Vec::<S>::new()),
             |(buf, scratch), (b, norms)| {
                 let first = b * rows;
                 let block = a.get(first..first + norms.len(), ..);
@@ -418,17 +434,34 @@ mod tests {
     fn blocked_product_row_norms_match_the_full_product() {
         // 5000 rows (several blocks and a partial one), row-major and
         // column-major views, double and single precision.
-        let a = Mat::from_fn(5000, 13, |i, j| (((i * 37 + j * 11) % 23) as f64 - 11.0) / 7.0);
-        let m = Mat::from_fn(13, 9, |i, j| ((i * 5 + j * 3) % 7) as f64 - 3.0 + (i == j) as u8 as f64);
-        let full = squared_row_norms((&a * &m).as_ref());
+        let a = Mat::from_fn(5000, 13, |i, j| {
+            (((i * 37 + j * 11) % 23) as f64 - 11.0) / 7.0
+        });
+        let rect = Mat::from_fn(13, 9, |i, j| {
+            ((i * 5 + j * 3) % 7) as f64 - 3.0 + (i == j) as u8 as f64
+        });
+        // Upper triangular: the half-flop path.
+        let upper = Mat::from_fn(13, 13, |i, j| {
+            if i <= j {
+                1.0 + ((i + 2 * j) % 5) as f64
+            } else {
+                0.0
+            }
+        });
         let row_major: Vec<f64> = (0..5000 * 13).map(|t| a[(t / 13, t % 13)]).collect();
-        let views = [a.as_ref(), MatRef::from_row_major_slice(&row_major, 5000, 13)];
+        let views = [
+            a.as_ref(),
+            MatRef::from_row_major_slice(&row_major, 5000, 13),
+        ];
         for view in views {
-            let double = product_row_norms(view, m.as_ref(), false);
-            let single = product_row_norms(view, m.as_ref(), true);
-            for ((d, s), f) in double.iter().zip(&single).zip(&full) {
-                assert!((d - f).abs() <= 1e-12 * f.max(1.0));
-                assert!((s - f).abs() <= 1e-5 * f.max(1.0));
+            for m in [&rect, &upper] {
+                let full = squared_row_norms((&a * m).as_ref());
+                let double = product_row_norms(view, m.as_ref(), false);
+                let single = product_row_norms(view, m.as_ref(), true);
+                for ((d, s), f) in double.iter().zip(&single).zip(&full) {
+                    assert!((d - f).abs() <= 1e-12 * f.max(1.0));
+                    assert!((s - f).abs() <= 1e-5 * f.max(1.0));
+                }
             }
         }
     }
@@ -436,7 +469,11 @@ mod tests {
     #[test]
     fn spectral_norm_estimate_is_close_from_below() {
         // Singular values 1..=6 on orthogonal columns (a scaled permutation).
-        let x = Mat::from_fn(40, 6, |i, j| if i == 3 * j + 1 { (j + 1) as f64 } else { 0.0 });
+        let x = Mat::from_fn(
+            40,
+            6,
+            |i, j| if i == 3 * j + 1 { (j + 1) as f64 } else { 0.0 },
+        );
         let e = spectral_norm_estimate(x.as_ref());
         assert!(e <= 6.0 * (1.0 + 1e-12) && e > 5.0, "{e}");
     }
