@@ -342,23 +342,37 @@ fn blocked_row_norms<T: Real, S: Real>(
 /// a fixed start (deterministic).
 pub fn spectral_norm_estimate<T: Real>(x: MatRef<'_, T>) -> f64 {
     let (rows, cols) = (x.nrows(), x.ncols());
-    let mut v: Vec<f64> = (0..cols)
-        .map(|j| 1.0 + j as f64 / cols.max(1) as f64)
-        .collect();
+    let mut v = Mat::<T>::from_fn(cols, 1, |j, _| {
+        T::from_f64(1.0 + j as f64 / cols.max(1) as f64)
+    });
+    let mut xv = Mat::<T>::zeros(rows, 1);
     let mut estimate = 0.0f64;
     for _ in 0..10 {
-        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let norm = v.norm_l2().to_f64();
         if norm == 0.0 || !norm.is_finite() {
             break;
         }
-        v.iter_mut().for_each(|a| *a /= norm);
-        let xv: Vec<f64> = (0..rows)
-            .map(|i| (0..cols).map(|j| x[(i, j)].to_f64() * v[j]).sum())
-            .collect();
-        estimate = estimate.max(xv.iter().map(|a| a * a).sum::<f64>().sqrt());
-        v = (0..cols)
-            .map(|j| (0..rows).map(|i| x[(i, j)].to_f64() * xv[i]).sum())
-            .collect();
+        let inv = T::from_f64(1.0 / norm);
+        for j in 0..cols {
+            v[(j, 0)] *= inv;
+        }
+        matmul(
+            xv.as_mut(),
+            Accum::Replace,
+            x,
+            v.as_ref(),
+            T::ONE,
+            faer::Par::Seq,
+        );
+        estimate = estimate.max(xv.norm_l2().to_f64());
+        matmul(
+            v.as_mut(),
+            Accum::Replace,
+            x.transpose(),
+            xv.as_ref(),
+            T::ONE,
+            faer::Par::Seq,
+        );
     }
     estimate
 }
