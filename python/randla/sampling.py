@@ -172,8 +172,9 @@ def lewis_weights(
     Cohen & Peng iterate ``w_i <- (a_i^T (A^T W^{1-2/p} A)^+ a_i)^{p/2}``, a
     contraction for ``p < 4``; the step is taken in log space with length
     ``min(1, 2/p)``, which contracts for every ``p >= 1`` (by at most
-    ``max(1 - p/2, 1 - 2/p)`` per iteration). A ``ConvergenceWarning`` is
-    issued when ``maxiter`` is reached first.
+    ``max(1 - p/2, 1 - 2/p)`` per iteration), and accelerated by Anderson
+    mixing of the last four steps (restarted whenever the residual grows).
+    A ``ConvergenceWarning`` is issued when ``maxiter`` is reached first.
 
     Examples
     --------
