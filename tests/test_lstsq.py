@@ -296,6 +296,25 @@ def test_non_finite_input_raises(where: str, value: float) -> None:
         rl.lstsq(operand, b)
 
 
+@pytest.mark.parametrize("sketch", ["sparse_sign", "gaussian", "srht", "countsketch", "sparse_rp"])
+@pytest.mark.parametrize("method", ["auto", "sketch_precondition", "sketch_solve", "direct"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_dense_a_raises_through_every_path(sketch: str, method: str, value: float) -> None:
+    # A dense A is checked through its sketch where every entry reaches it,
+    # upfront otherwise: the error is the same on every path, tall and wide,
+    # wherever the bad entry sits.
+    rng = np.random.default_rng(3)
+    for shape in ((4000, 12), (12, 4000)):
+        if method == "sketch_solve" and shape[0] < shape[1]:
+            continue
+        A, b = rng.standard_normal(shape), rng.standard_normal(shape[0])
+        for where in ((0, 0), (shape[0] - 1, shape[1] - 1), (7, 3)):
+            bad = A.copy()
+            bad[where] = value
+            with pytest.raises(ValueError, match="A contains NaN or infinity"):
+                rl.lstsq(bad, b, method=method, sketch=sketch, rng=1)
+
+
 @pytest.mark.parametrize("rows", [299, 301])
 @pytest.mark.parametrize("ncols", [None, 2])
 def test_wrong_number_of_rows_raises(rows: int, ncols: int | None) -> None:

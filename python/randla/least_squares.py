@@ -200,7 +200,16 @@ def lstsq(
         raise ValueError(f"rtol must be >= 0, got {rtol!r}")
     limit = _check_maxiter(maxiter, 1000)
     b_arr = as_dense(b, "b", ndim=(1, 2), check_finite=check_finite)
-    spec, shape, dtype = _operator_spec(A, "A", None, b_arr.dtype, check_finite)
+    # A dense A sketched by an operator that reaches every entry is checked
+    # through its sketch (a NaN or infinity in A makes S A non-finite, and the
+    # sketch then reports A): one pass over A fewer.
+    deferred = (
+        check_finite
+        and method != "direct"
+        and sketch not in _sketch._SKIPS_ROWS
+        and isinstance(A, np.ndarray)
+    )
+    spec, shape, dtype = _operator_spec(A, "A", None, b_arr.dtype, check_finite and not deferred)
     n, d = shape
     if b_arr.shape[0] != n:
         raise ValueError(f"A has shape {shape} but b has shape {b_arr.shape}: b needs {n} rows")
@@ -218,6 +227,8 @@ def lstsq(
             f"method='sketch_solve' sketches the rows of A and needs n >= d, got A of shape {shape}"
         )
     key = key_from_rng(rng)
+    if deferred and method == "direct":  # "auto" chose the direct solver
+        as_dense(spec[1], "A", ndim=(2,))
     if method == "direct":
         raw = _core.lstsq_solve("direct", _dense_for_direct(A, spec, shape, dtype), b2)
     elif n >= d:

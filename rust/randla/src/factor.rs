@@ -168,6 +168,42 @@ impl<T: Real> TallFactor<T> {
         }
     }
 
+    /// The least squares solution in preconditioned coordinates: the `y`
+    /// minimizing `||M P y - b||` (so that `P y` is [`Self::solve`]'s `x`):
+    /// `R x` for QR, `U_r^T b` for the SVD.
+    pub fn solve_preconditioned(&self, b: MatRef<'_, T>) -> Mat<T> {
+        match &self.kind {
+            Kind::Qr(qr) => {
+                let x = self.solve(b);
+                let mut y = Mat::zeros(self.cols, b.ncols());
+                faer::linalg::matmul::triangular::matmul(
+                    y.as_mut(),
+                    faer::linalg::matmul::triangular::BlockStructure::Rectangular,
+                    Accum::Replace,
+                    qr.thin_R(),
+                    faer::linalg::matmul::triangular::BlockStructure::TriangularUpper,
+                    x.as_ref(),
+                    faer::linalg::matmul::triangular::BlockStructure::Rectangular,
+                    T::ONE,
+                    faer::Par::Seq,
+                );
+                y
+            }
+            Kind::Svd { u, .. } => {
+                let mut ub = Mat::zeros(self.rank, b.ncols());
+                matmul(
+                    ub.as_mut(),
+                    Accum::Replace,
+                    u.transpose(),
+                    b,
+                    T::ONE,
+                    faer::Par::Seq,
+                );
+                ub
+            }
+        }
+    }
+
     /// The minimum-norm least squares solution of `M x = b` (`b`: `k x m`).
     pub fn solve(&self, b: MatRef<'_, T>) -> Mat<T> {
         assert_eq!(b.nrows(), self.rows, "right-hand side rows");

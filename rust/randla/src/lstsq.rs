@@ -226,16 +226,19 @@ pub fn sketch_precondition<T: Real>(
     check_sketch(n, d, b, sa, sb)?;
     let m = b.ncols();
     let f = TallFactor::new(sa)?;
-    let x0 = f.solve(sb);
-    // r0 = b - A x0; LSQR solves min ||A P y - r0|| and x = x0 + P y.
-    let mut r0 = Mat::<T>::zeros(n, m);
-    a.apply(x0.as_ref(), r0.as_mut())?;
-    let r0 = Mat::from_fn(n, m, |i, j| b[(i, j)] - r0[(i, j)]);
-    let out = preconditioned_lsqr(&RightPreconditioned { a, f: &f }, r0.as_ref(), options)?;
-    let mut x = x0;
-    let mut step = Mat::zeros(d, m);
-    f.precondition(view(&out.x, f.rank(), m), step.as_mut());
-    x += &step;
+    // LSQR on min ||A P y - b|| from the sketch-and-solve y0 (x0 = P y0);
+    // its start forms b - A P y0 and its transpose product in one pass.
+    let y0 = f.solve_preconditioned(sb);
+    let out = lsqr(
+        &RightPreconditioned { a, f: &f },
+        &row_major(b),
+        m,
+        Some(&row_major(y0.as_ref())),
+        lsqr_options(options),
+        None,
+    )?;
+    let mut x = Mat::zeros(d, m);
+    f.precondition(view(&out.x, f.rank(), m), x.as_mut());
     finish(a, b, x, out, f.rank())
 }
 

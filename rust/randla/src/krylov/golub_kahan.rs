@@ -42,16 +42,42 @@ impl<T: Real> GolubKahan<T> {
         m: usize,
     ) -> Result<(Self, Vec<f64>, Vec<f64>)> {
         let (rows, cols) = a.shape();
-        let mut u = b.to_vec();
         let mut av = vec![T::ZERO; rows * m];
-        if let Some(x0) = x0 {
-            a.apply(view(x0, cols, m), view_mut(&mut av, rows, m))?;
-            axpby(&vec![-T::ONE; m], &av, &vec![T::ONE; m], &mut u);
-        }
-        let beta = column_norms(&u, m);
-        normalize(&mut u, &beta);
         let mut v = vec![T::ZERO; cols * m];
-        a.apply_transpose(view(&u, rows, m), view_mut(&mut v, cols, m))?;
+        // u = b - A x0 and A^T u in one pass where the operator offers it.
+        let residual = |first: usize, yb: &mut [T]| -> Vec<f64> {
+            let bb = &b[first * m..first * m + yb.len()];
+            let mut sums = vec![0.0f64; m];
+            for (t, (y, &bv)) in yb.iter_mut().zip(bb).enumerate() {
+                *y = bv - *y;
+                sums[t % m] += y.to_f64() * y.to_f64();
+            }
+            sums
+        };
+        let fused = match x0 {
+            Some(x0) => a.apply_then_transpose(x0, &mut av, &mut v, m, &residual)?,
+            None => None,
+        };
+        let (u, beta) = match fused {
+            Some(sums) => {
+                let beta = sqrt_all(sums);
+                let mut u = std::mem::replace(&mut av, vec![T::ZERO; rows * m]);
+                normalize(&mut u, &beta);
+                normalize(&mut v, &beta);
+                (u, beta)
+            }
+            None => {
+                let mut u = b.to_vec();
+                if let Some(x0) = x0 {
+                    a.apply(view(x0, cols, m), view_mut(&mut av, rows, m))?;
+                    axpby(&vec![-T::ONE; m], &av, &vec![T::ONE; m], &mut u);
+                }
+                let beta = column_norms(&u, m);
+                normalize(&mut u, &beta);
+                a.apply_transpose(view(&u, rows, m), view_mut(&mut v, cols, m))?;
+                (u, beta)
+            }
+        };
         let alpha = column_norms(&v, m);
         normalize(&mut v, &alpha);
         let gk = Self {
