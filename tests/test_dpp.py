@@ -898,3 +898,16 @@ def test_wls_bad_input() -> None:
     bad[10, 3] = np.nan
     with pytest.raises(ValueError):
         rl.dpp.wls_sample(bad, 20)
+
+
+def test_dual_eigendecomposition_matches_numpy():
+    # The core's Phi^T Phi eigendecomposition (used by features=) against numpy.
+    from randla import _core
+
+    Phi = np.random.default_rng(5).standard_normal((700, 30)) * np.logspace(0, -3, 30)
+    w, W = _core.dpp_dual_eigen(Phi)
+    ref = np.linalg.eigvalsh(Phi.T @ Phi)
+    np.testing.assert_allclose(w, ref, rtol=1e-10, atol=1e-12 * ref.max())
+    G = Phi.T @ Phi
+    np.testing.assert_allclose(G @ W, W * w, atol=1e-10 * ref.max())
+    np.testing.assert_allclose(W.T @ W, np.eye(30), atol=1e-12)

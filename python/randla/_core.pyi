@@ -13,6 +13,7 @@ __all__ = [
     "delta_rule",
     "dpp_check_orthonormal",
     "dpp_projection",
+    "dpp_dual_eigen",
     "dpp_spectral",
     "householder_apply",
     "householder_wy",
@@ -199,6 +200,9 @@ def dpp_check_orthonormal(v: npt.NDArray[np.float64], tol: float, probes: int) -
 def dpp_projection(
     v: npt.NDArray[np.float64], n_samples: int, seed: int, check_tol: float | None = None
 ) -> npt.NDArray[np.int64]: ...
+def dpp_dual_eigen(
+    phi: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def dpp_spectral(
     vectors: npt.NDArray[np.float64],
     lambdas: npt.NDArray[np.float64],

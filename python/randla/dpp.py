@@ -247,7 +247,9 @@ def sample(
             lambdas = np.where(mu >= 1 - 1e-12, np.inf, mu / (1 - mu))
     elif features is not None:
         phi = _matrix(features, "features")
-        w, W = np.linalg.eigh(phi.T @ phi)
+        # The dual kernel Phi^T Phi and its eigendecomposition in the core
+        # (one thread pool: numpy's would keep spinning while the core samples).
+        w, W = _core.dpp_dual_eigen(np.ascontiguousarray(phi, dtype=np.float64))
         w = _psd_eigenvalues(w, "features^T features")
         keep = w > 0
         lambdas = w[keep]

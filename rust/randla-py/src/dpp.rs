@@ -85,7 +85,21 @@ fn dpp_check_orthonormal(
     run(py, || dpp::check_orthonormal(vm, tol, probes))
 }
 
+/// Eigenvalues (ascending) and eigenvectors of the dual kernel `Phi^T Phi`.
+#[pyfunction]
+fn dpp_dual_eigen<'py>(
+    py: Python<'py>,
+    phi: PyReadonlyArray2<'py, f64>,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+    let pm = mat_ref(&phi);
+    let (w, q) = run(py, || dpp::dual_eigen(pm))?;
+    let d = w.len();
+    let vectors = numpy::ndarray::Array2::from_shape_fn((d, d), |(i, j)| q[(i, j)]);
+    Ok((w.into_pyarray(py), vectors.into_pyarray(py)))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(dpp_dual_eigen, m)?)?;
     m.add_function(wrap_pyfunction!(dpp_check_orthonormal, m)?)?;
     m.add_function(wrap_pyfunction!(dpp_projection, m)?)?;
     m.add_function(wrap_pyfunction!(dpp_spectral, m)?)?;

@@ -273,6 +273,52 @@ fn lane(s: usize) -> Result<u32> {
     u32::try_from(s).map_err(|_| Error::InvalidArgument("at most 2^32 samples per call".into()))
 }
 
+/// The eigendecomposition of the dual kernel `Phi^T Phi` (`D x D`) of the
+/// L-ensemble `L = Phi Phi^T`: eigenvalues ascending and the eigenvectors as
+/// columns. The Gram matrix is formed on its lower triangle (half the flops)
+/// by faer on the library's pool, so no other thread pool is woken.
+pub fn dual_eigen(phi: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
+    use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
+    let d = phi.ncols();
+    ensure!(d >= 1 && phi.nrows() >= 1, "features must not be empty");
+    install(|| {
+        let par = crate::parallel::faer_par();
+        let mut g = Mat::<f64>::zeros(d, d);
+        tri_matmul(
+            g.as_mut(),
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            phi.transpose(),
+            BlockStructure::Rectangular,
+            phi,
+            BlockStructure::Rectangular,
+            1.0,
+            par,
+        );
+        let mut s = faer::diag::Diag::<f64>::zeros(d);
+        let mut q = Mat::<f64>::zeros(d, d);
+        let params = Default::default();
+        let mut buf = MemBuffer::new(self_adjoint_evd_scratch::<f64>(
+            d,
+            ComputeEigenvectors::Yes,
+            par,
+            params,
+        ));
+        self_adjoint_evd(
+            g.as_ref(),
+            s.as_mut(),
+            Some(q.as_mut()),
+            par,
+            MemStack::new(&mut buf),
+            params,
+        )
+        .map_err(|e| Error::Numerical(format!("eigendecomposition of Phi^T Phi failed: {e:?}")))?;
+        Ok(((0..d).map(|i| s[i]).collect(), q))
+    })
+}
+
 /// `log e_l(lambda_1..lambda_n)` for `l <= k`, `n <= N`: row `n` of the
 /// `(N + 1) x (k + 1)` table, by `e_l^n = e_l^{n-1} + lambda_n e_{l-1}^{n-1}`
 /// with log-sum-exp (zero eigenvalues give `-inf`, never NaN).
