@@ -299,7 +299,9 @@ def test_non_finite_input_raises(where: str, value: float) -> None:
 @pytest.mark.parametrize("sketch", ["sparse_sign", "gaussian", "srht", "countsketch", "sparse_rp"])
 @pytest.mark.parametrize("method", ["auto", "sketch_precondition", "sketch_solve", "direct"])
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_non_finite_dense_a_raises_through_every_path(sketch: str, method: str, value: float) -> None:
+def test_non_finite_dense_a_raises_through_every_path(
+    sketch: str, method: str, value: float
+) -> None:
     # A dense A is checked through its sketch where every entry reaches it,
     # upfront otherwise: the error is the same on every path, tall and wide,
     # wherever the bad entry sits.

@@ -85,12 +85,11 @@ fn dpp_check_orthonormal(
     run(py, || dpp::check_orthonormal(vm, tol, probes))
 }
 
+type Eigen<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>);
+
 /// Eigenvalues (ascending) and eigenvectors of the dual kernel `Phi^T Phi`.
 #[pyfunction]
-fn dpp_dual_eigen<'py>(
-    py: Python<'py>,
-    phi: PyReadonlyArray2<'py, f64>,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+fn dpp_dual_eigen<'py>(py: Python<'py>, phi: PyReadonlyArray2<'py, f64>) -> PyResult<Eigen<'py>> {
     let pm = mat_ref(&phi);
     let (w, q) = run(py, || dpp::dual_eigen(pm))?;
     let d = w.len();
