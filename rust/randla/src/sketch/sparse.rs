@@ -364,7 +364,7 @@ impl SparseSketch {
         let s = self.by_col();
         let (k, d) = (self.k, a.ncols());
         let by_memory = (PARTIAL_ELEMS / (k * d).max(1)).max(1);
-        let count = (self.n / 32_768).clamp(1, 8).min(by_memory);
+        let count = (self.n / 49_152).clamp(1, 8).min(by_memory);
         let chunks = even_blocks(self.n, self.n.div_ceil(count));
         let partials: Vec<Vec<T>> = chunks
             .par_iter()
