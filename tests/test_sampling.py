@@ -141,6 +141,20 @@ def test_approx_float32_input_within_eps() -> None:
     assert np.abs(tau / ref - 1).max() <= 0.5
 
 
+@pytest.mark.parametrize("method", ["exact", "approx"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_a_raises_on_both_paths(method: str, value: float) -> None:
+    # The approximate path checks a dense A through its sketch: every entry
+    # reaches it, wherever the bad value sits (small n falls back to exact).
+    for n in (20_000, 100):
+        A = _coherent(n, 10)
+        for where in ((0, 0), (n - 1, 9), (n // 2, 4)):
+            bad = A.copy()
+            bad[where] = value
+            with pytest.raises(ValueError, match="A contains NaN or infinity"):
+                rl.leverage_scores(bad, method=method, eps=0.5, rng=0)
+
+
 def test_lewis_maxiter_warns() -> None:
     A = _coherent(500, 5)
     with pytest.warns(rl.ConvergenceWarning):
