@@ -191,14 +191,10 @@ impl<T: Real> TallFactor<T> {
             }
             Kind::Svd { u, .. } => {
                 let mut ub = Mat::zeros(self.rank, b.ncols());
-                matmul(
-                    ub.as_mut(),
-                    Accum::Replace,
-                    u.transpose(),
-                    b,
-                    T::ONE,
-                    faer::Par::Seq,
-                );
+                let par = crate::parallel::faer_par();
+                crate::parallel::install(|| {
+                    matmul(ub.as_mut(), Accum::Replace, u.transpose(), b, T::ONE, par)
+                });
                 ub
             }
         }
@@ -209,25 +205,10 @@ impl<T: Real> TallFactor<T> {
         assert_eq!(b.nrows(), self.rows, "right-hand side rows");
         crate::parallel::install(|| match &self.kind {
             Kind::Qr(qr) => qr.solve_lstsq(b),
-            Kind::Svd { u, p, .. } => {
-                let mut ub = Mat::zeros(self.rank, b.ncols());
-                matmul(
-                    ub.as_mut(),
-                    Accum::Replace,
-                    u.transpose(),
-                    b,
-                    T::ONE,
-                    crate::parallel::faer_par(),
-                );
+            Kind::Svd { .. } => {
+                // x = P (U_r^T b).
                 let mut x = Mat::zeros(self.cols, b.ncols());
-                matmul(
-                    x.as_mut(),
-                    Accum::Replace,
-                    p.as_ref(),
-                    ub.as_ref(),
-                    T::ONE,
-                    crate::parallel::faer_par(),
-                );
+                self.precondition(self.solve_preconditioned(b).as_ref(), x.as_mut());
                 x
             }
         })

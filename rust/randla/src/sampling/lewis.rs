@@ -23,7 +23,7 @@ const ANDERSON_DEPTH: usize = 4;
 /// few differences `dF`, `dG` of `f` and `g`, the next iterate is
 /// `g(x) - dG gamma` for the `gamma` minimizing `||f - dF gamma||`. Zero
 /// weights (zero rows of `A`) stay zero and take no part. Sums run over
-/// fixed chunks in order: the result does not depend on the thread count.
+/// fixed blocks in order: the result does not depend on the thread count.
 struct Anderson {
     depth: usize,
     last: Option<(Vec<f64>, Vec<f64>)>,
@@ -78,11 +78,11 @@ impl Anderson {
             let mut rhs = faer::Mat::<f64>::zeros(k, 1);
             for a in 0..k {
                 for b in 0..=a {
-                    let v = chunked_dot(&self.df[a], &self.df[b]);
+                    let v = dot(&self.df[a], &self.df[b]);
                     gram[(a, b)] = v;
                     gram[(b, a)] = v;
                 }
-                rhs[(a, 0)] = chunked_dot(&self.df[a], &f);
+                rhs[(a, 0)] = dot(&self.df[a], &f);
             }
             let ridge = 1e-12 * (0..k).map(|a| gram[(a, a)]).sum::<f64>();
             for a in 0..k {
@@ -122,15 +122,9 @@ impl Anderson {
     }
 }
 
-/// `x . y` over fixed chunks, added in chunk order.
-fn chunked_dot(x: &[f64], y: &[f64]) -> f64 {
-    let partials: Vec<f64> = crate::parallel::install(|| {
-        x.par_chunks(1 << 14)
-            .zip(y.par_chunks(1 << 14))
-            .map(|(a, b)| a.iter().zip(b).map(|(p, q)| p * q).sum())
-            .collect()
-    });
-    partials.into_iter().sum()
+/// `x . y` over the Krylov kernels' fixed blocks, added in block order.
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    crate::parallel::install(|| crate::krylov::vectors::column_dots(x, y, 1))[0]
 }
 
 /// `x^e` for `x > 0`, without `powf` for the exponents the common `p` give.
