@@ -278,8 +278,6 @@ fn lane(s: usize) -> Result<u32> {
 /// columns. The Gram matrix is formed on its lower triangle (half the flops)
 /// by faer on the library's pool, so no other thread pool is woken.
 pub fn dual_eigen(phi: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
     use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
     let d = phi.ncols();
     ensure!(d >= 1 && phi.nrows() >= 1, "features must not be empty");
@@ -297,25 +295,7 @@ pub fn dual_eigen(phi: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
             1.0,
             par,
         );
-        let mut s = faer::diag::Diag::<f64>::zeros(d);
-        let mut q = Mat::<f64>::zeros(d, d);
-        let params = Default::default();
-        let mut buf = MemBuffer::new(self_adjoint_evd_scratch::<f64>(
-            d,
-            ComputeEigenvectors::Yes,
-            par,
-            params,
-        ));
-        self_adjoint_evd(
-            g.as_ref(),
-            s.as_mut(),
-            Some(q.as_mut()),
-            par,
-            MemStack::new(&mut buf),
-            params,
-        )
-        .map_err(|e| Error::Numerical(format!("eigendecomposition of Phi^T Phi failed: {e:?}")))?;
-        Ok(((0..d).map(|i| s[i]).collect(), q))
+        crate::factor::symmetric_eigen(g.as_ref(), par, "Phi^T Phi")
     })
 }
 

@@ -261,6 +261,39 @@ impl<T: Real> TallFactor<T> {
     }
 }
 
+/// Eigenvalues (ascending) and eigenvectors (columns) of the symmetric `g`,
+/// read from its lower triangle, by faer's low-level solver with an explicit
+/// `par` (its high-level API takes the global setting, which nests inside our
+/// parallel loops). `what` names the matrix in the error.
+pub fn symmetric_eigen<T: Real>(
+    g: MatRef<'_, T>,
+    par: faer::Par,
+    what: &str,
+) -> Result<(Vec<T>, Mat<T>)> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
+    let n = g.nrows();
+    let mut s = faer::diag::Diag::<T>::zeros(n);
+    let mut q = Mat::<T>::zeros(n, n);
+    let params = Default::default();
+    let mut buf = MemBuffer::new(self_adjoint_evd_scratch::<T>(
+        n,
+        ComputeEigenvectors::Yes,
+        par,
+        params,
+    ));
+    self_adjoint_evd(
+        g,
+        s.as_mut(),
+        Some(q.as_mut()),
+        par,
+        MemStack::new(&mut buf),
+        params,
+    )
+    .map_err(|e| Error::Numerical(format!("eigendecomposition of {what} failed: {e:?}")))?;
+    Ok(((0..n).map(|i| s[i]).collect(), q))
+}
+
 /// Squared row norms of the product `a m` (`n x d` times `d x t`), without
 /// forming it: blocks of rows of `a` (sized to stay in cache) are multiplied
 /// in parallel into a small buffer and reduced at once. With `single`, each

@@ -9,15 +9,13 @@
 //! permutation `P_mid` is that stride), so no permuted copy is ever made; each
 //! block product is a GEMM over a chunk of rows, chunks run in parallel.
 
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
 use faer::linalg::matmul::matmul;
 use faer::prelude::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::ensure;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::parallel::{even_blocks, install, split_rows};
 use crate::Real;
 
@@ -378,28 +376,7 @@ fn top_pair<T: Real>(block: MatRef<'_, T>) -> Result<(Vec<T>, Vec<T>)> {
         T::ONE,
         Par::Seq,
     );
-    let mut s = faer::diag::Diag::<T>::zeros(n);
-    let mut q = Mat::<T>::zeros(n, n);
-    let params = Default::default();
-    let mut buf = MemBuffer::new(self_adjoint_evd_scratch::<T>(
-        n,
-        ComputeEigenvectors::Yes,
-        Par::Seq,
-        params,
-    ));
-    self_adjoint_evd(
-        g.as_ref(),
-        s.as_mut(),
-        Some(q.as_mut()),
-        Par::Seq,
-        MemStack::new(&mut buf),
-        params,
-    )
-    .map_err(|e| {
-        Error::Numerical(format!(
-            "eigendecomposition of a Monarch block failed: {e:?}"
-        ))
-    })?;
+    let (s, q) = crate::factor::symmetric_eigen(g.as_ref(), Par::Seq, "a Monarch block")?;
     let mut top = 0;
     for i in 0..n {
         if s[i].to_f64() > s[top].to_f64() {
