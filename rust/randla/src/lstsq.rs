@@ -229,30 +229,31 @@ pub fn sketch_precondition<T: Real>(
     // LSQR on min ||A P y - b|| from the sketch-and-solve y0 (x0 = P y0);
     // its start forms b - A P y0 and its transpose product in one pass.
     let y0 = f.solve_preconditioned(sb);
-    let out = lsqr(
+    let out = preconditioned_lsqr(
         &RightPreconditioned { a, f: &f },
-        &row_major(b),
-        m,
-        Some(&row_major(y0.as_ref())),
-        lsqr_options(options),
-        None,
+        b,
+        Some(y0.as_ref()),
+        options,
     )?;
     let mut x = Mat::zeros(d, m);
     f.precondition(view(&out.x, f.rank(), m), x.as_mut());
     finish(a, b, x, out, f.rank())
 }
 
-/// LSQR on a preconditioned operator for the right-hand sides `rhs`.
+/// LSQR on a preconditioned operator for the right-hand sides `rhs`, from
+/// `x0` (zero if `None`).
 fn preconditioned_lsqr<T: Real>(
     op: &dyn Operator<T>,
     rhs: MatRef<'_, T>,
+    x0: Option<MatRef<'_, T>>,
     options: PreconditionOptions,
 ) -> Result<crate::krylov::Output<T>> {
+    let x0 = x0.map(row_major);
     lsqr(
         op,
         &row_major(rhs),
         rhs.ncols(),
-        None,
+        x0.as_deref(),
         lsqr_options(options),
         None,
     )
@@ -298,7 +299,7 @@ pub fn sketch_precondition_wide<T: Real>(
     let f = TallFactor::new(sat)?;
     let mut pb = Mat::zeros(f.rank(), m);
     f.precondition_transpose(b, pb.as_mut());
-    let out = preconditioned_lsqr(&LeftPreconditioned { a, f: &f }, pb.as_ref(), options)?;
+    let out = preconditioned_lsqr(&LeftPreconditioned { a, f: &f }, pb.as_ref(), None, options)?;
     let x = view(&out.x, d, m).to_owned();
     finish(a, b, x, out, f.rank())
 }
