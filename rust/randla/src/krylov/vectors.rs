@@ -349,22 +349,16 @@ pub fn sparse_times_then<T: Real, I: Index>(
             let (indptr, indices, values) = a.arrays();
             let mut start = indptr[first].to_usize();
             for (t, yr) in yb.chunks_exact_mut(m).enumerate() {
-                yr.fill(T::ZERO);
                 // SAFETY: as for m = 1; x holds ncols * m values.
-                let end = unsafe { indptr.get_unchecked(first + t + 1) }.to_usize();
-                for k in start..end {
-                    let (j, v) = unsafe {
-                        (
-                            indices.get_unchecked(k).to_usize(),
-                            *values.get_unchecked(k),
-                        )
-                    };
-                    let xr = unsafe { x.get_unchecked(j * m..(j + 1) * m) };
-                    for (s, &xv) in yr.iter_mut().zip(xr) {
-                        *s += v * xv;
-                    }
+                unsafe {
+                    let end = indptr.get_unchecked(first + t + 1).to_usize();
+                    let (idx, vals) = (
+                        indices.get_unchecked(start..end),
+                        values.get_unchecked(start..end),
+                    );
+                    line_times(idx, vals, x, yr);
+                    start = end;
                 }
-                start = end;
                 if dot {
                     let xr = &x[(first + t) * m..(first + t + 1) * m];
                     for c in 0..m {
@@ -379,6 +373,41 @@ pub fn sparse_times_then<T: Real, I: Index>(
         }
     });
     (dot || then.is_some()).then(|| ordered_sum(partials, m))
+}
+
+/// `yr = sum_k vals[k] x[idx[k], :]` for one line of a sparse matrix, `x`
+/// row-major with `yr.len()` columns.
+///
+/// # Safety
+/// Every index is `< x.len() / yr.len()`.
+#[inline(always)]
+unsafe fn line_times<T: Real, I: Index>(idx: &[I], vals: &[T], x: &[T], yr: &mut [T]) {
+    let m = yr.len();
+    yr.fill(T::ZERO);
+    for (&j, &v) in idx.iter().zip(vals) {
+        let j = j.to_usize();
+        let xr = x.get_unchecked(j * m..(j + 1) * m);
+        for (s, &xv) in yr.iter_mut().zip(xr) {
+            *s += v * xv;
+        }
+    }
+}
+
+/// `acc[idx[k], :] += vals[k] yr` for one line of a sparse matrix, `acc`
+/// row-major with `yr.len()` columns.
+///
+/// # Safety
+/// Every index is `< acc.len() / yr.len()`.
+#[inline(always)]
+unsafe fn line_scatter<T: Real, I: Index>(idx: &[I], vals: &[T], yr: &[T], acc: &mut [T]) {
+    let m = yr.len();
+    for (&j, &v) in idx.iter().zip(vals) {
+        let j = j.to_usize();
+        let ar = acc.get_unchecked_mut(j * m..(j + 1) * m);
+        for (s, &yv) in ar.iter_mut().zip(yr) {
+            *s += v * yv;
+        }
+    }
 }
 
 /// Entries per step of the single-column row kernels.
@@ -513,15 +542,8 @@ pub fn sparse_times_then_transpose<T: Real, I: Index>(
                 }
             } else {
                 for (i, yr) in rows.clone().zip(yb.chunks_exact_mut(m)) {
-                    yr.fill(T::ZERO);
                     let (idx, vals) = a.line_slices(i);
-                    for (&j, &v) in idx.iter().zip(vals) {
-                        let j = j.to_usize();
-                        let xr = unsafe { x.get_unchecked(j * m..(j + 1) * m) };
-                        for (s, &xv) in yr.iter_mut().zip(xr) {
-                            *s += v * xv;
-                        }
-                    }
+                    unsafe { line_times(idx, vals, x, yr) };
                 }
             }
             for (s, p) in sums.iter_mut().zip(then(first, yb)) {
@@ -537,13 +559,7 @@ pub fn sparse_times_then_transpose<T: Real, I: Index>(
             } else {
                 for (i, yr) in rows.zip(yb.chunks_exact(m)) {
                     let (idx, vals) = a.line_slices(i);
-                    for (&j, &v) in idx.iter().zip(vals) {
-                        let j = j.to_usize();
-                        let ar = unsafe { acc.get_unchecked_mut(j * m..(j + 1) * m) };
-                        for (s, &yv) in ar.iter_mut().zip(yr) {
-                            *s += v * yv;
-                        }
-                    }
+                    unsafe { line_scatter(idx, vals, yr, &mut acc) };
                 }
             }
         }
@@ -601,13 +617,8 @@ pub fn sparse_transpose_times<T: Real, I: Index>(
         }
         for i in lines {
             let (indices, values) = a.line_slices(i);
-            let xi = &x[i * m..(i + 1) * m];
-            for (&j, &v) in indices.iter().zip(values) {
-                let j = j.to_usize();
-                for (s, &xv) in acc[j * m..(j + 1) * m].iter_mut().zip(xi) {
-                    *s += v * xv;
-                }
-            }
+            // SAFETY: indices < minor (checked at construction); acc holds minor * m.
+            unsafe { line_scatter(indices, values, &x[i * m..(i + 1) * m], &mut acc) };
         }
         acc
     });
