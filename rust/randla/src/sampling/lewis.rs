@@ -97,28 +97,29 @@ impl Anderson {
                 })
                 .filter(|gamma| gamma.iter().all(|v| v.is_finite()))
         };
-        self.last = Some((f, g.clone()));
-        let gamma = gamma?;
-        let (dg, depth) = (&self.dg, k);
-        let next: Vec<f64> = crate::parallel::install(|| {
-            g.par_iter()
-                .zip(gw)
-                .enumerate()
-                .with_min_len(4096)
-                .map(|(i, (&gi, &y))| {
-                    if y > 0.0 && w[i] > 0.0 {
-                        let mut x = gi;
-                        for (a, c) in gamma.iter().enumerate().take(depth) {
-                            x -= c * dg[a][i];
+        let next = gamma.map(|gamma| {
+            let dg = &self.dg;
+            crate::parallel::install(|| {
+                g.par_iter()
+                    .zip(gw)
+                    .enumerate()
+                    .with_min_len(4096)
+                    .map(|(i, (&gi, &y))| {
+                        if y > 0.0 && w[i] > 0.0 {
+                            let mut x = gi;
+                            for (c, d) in gamma.iter().zip(dg) {
+                                x -= c * d[i];
+                            }
+                            x.exp()
+                        } else {
+                            y
                         }
-                        x.exp()
-                    } else {
-                        y
-                    }
-                })
-                .collect()
+                    })
+                    .collect::<Vec<f64>>()
+            })
         });
-        next.iter().all(|v| v.is_finite()).then_some(next)
+        self.last = Some((f, g));
+        next.filter(|next| next.iter().all(|v| v.is_finite()))
     }
 }
 
