@@ -187,5 +187,5 @@ def ensure_finite_result(result: np.ndarray, source: Any, name: str) -> None:
     if np.isfinite(result).all():
         return
     values = source.data if isinstance(source, SparseParts) else source
-    if not np.isfinite(values).all():
+    if not _all_finite(values):
         raise ValueError(f"{name} contains NaN or infinity")
