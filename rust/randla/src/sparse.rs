@@ -218,6 +218,120 @@ impl<T> CompressedOwned<T> {
     }
 }
 
+/// A matrix stored by diagonals (scipy's DIA layout, row-aligned): entry
+/// `(i, i + offsets[d])` is `values[d * nrows + i]`, zero where the matrix has
+/// no entry. Banded matrices with few diagonals (finite-difference stencils)
+/// multiply far faster this way than from CSR: each diagonal is a contiguous
+/// stream that vectorizes, with no index to read per entry.
+#[derive(Clone, Debug)]
+pub struct Diagonals<T> {
+    nrows: usize,
+    ncols: usize,
+    offsets: Vec<isize>,
+    values: Vec<T>,
+}
+
+/// The most diagonals [`Diagonals::from_rows`] accepts.
+const MAX_DIAGONALS: usize = 32;
+
+impl<T: Copy + Default> Diagonals<T> {
+    /// The diagonal form of `rows` (a CSR matrix) when it pays: at most
+    /// [`MAX_DIAGONALS`] distinct diagonals holding stored entries, at most
+    /// half again as many slots as stored entries, and every row's indices
+    /// strictly increasing (sorted, no duplicates), so a row's products are
+    /// added in the same order as from `rows`. `None` otherwise; the scan
+    /// stops at the first row that rules it out.
+    pub fn from_rows<I: Index>(rows: &Compressed<'_, T, I>) -> Option<Self> {
+        let (nrows, ncols) = (rows.major(), rows.minor());
+        let nnz = rows.nnz();
+        if nnz == 0 || nrows == 0 {
+            return None;
+        }
+        let mut offsets: Vec<isize> = Vec::new();
+        for i in 0..nrows {
+            let (idx, _) = rows.line_slices(i);
+            let mut prev: Option<usize> = None;
+            for &j in idx {
+                let j = j.to_usize();
+                if prev.is_some_and(|p| j <= p) {
+                    return None;
+                }
+                prev = Some(j);
+                let off = j as isize - i as isize;
+                if let Err(pos) = offsets.binary_search(&off) {
+                    if offsets.len() == MAX_DIAGONALS {
+                        return None;
+                    }
+                    offsets.insert(pos, off);
+                }
+            }
+        }
+        // Slots of each diagonal that lie inside the matrix.
+        let slots: usize = offsets
+            .iter()
+            .map(|&o| Self::row_range(nrows, ncols, o).len())
+            .sum();
+        if 2 * slots > 3 * nnz {
+            return None;
+        }
+        let mut values = vec![T::default(); offsets.len() * nrows];
+        for i in 0..nrows {
+            let (idx, vals) = rows.line_slices(i);
+            let mut d = 0;
+            for (&j, &v) in idx.iter().zip(vals) {
+                let off = j.to_usize() as isize - i as isize;
+                while offsets[d] != off {
+                    d += 1; // a row's offsets increase with its indices
+                }
+                values[d * nrows + i] = v;
+            }
+        }
+        Some(Self {
+            nrows,
+            ncols,
+            offsets,
+            values,
+        })
+    }
+}
+
+impl<T> Diagonals<T> {
+    /// The rows `i` for which `i + offset` is a column.
+    pub fn row_range(nrows: usize, ncols: usize, offset: isize) -> std::ops::Range<usize> {
+        let lo = (-offset).max(0) as usize;
+        let hi = (ncols as isize - offset).clamp(0, nrows as isize) as usize;
+        lo.min(hi)..hi
+    }
+
+    pub fn nrows(&self) -> usize {
+        self.nrows
+    }
+
+    pub fn ncols(&self) -> usize {
+        self.ncols
+    }
+
+    /// The diagonal offsets (column minus row), increasing.
+    pub fn offsets(&self) -> &[isize] {
+        &self.offsets
+    }
+
+    /// Diagonal `d` over all rows (zero outside [`Self::row_range`]).
+    #[inline(always)]
+    pub fn diagonal(&self, d: usize) -> &[T] {
+        &self.values[d * self.nrows..(d + 1) * self.nrows]
+    }
+
+    /// The rows for which every diagonal stays inside the matrix: there a
+    /// row's products need no bounds test.
+    pub fn interior(&self) -> std::ops::Range<usize> {
+        let (first, last) = (self.offsets[0], self.offsets[self.offsets.len() - 1]);
+        let lo = Self::row_range(self.nrows, self.ncols, first).start;
+        let hi = Self::row_range(self.nrows, self.ncols, last).end;
+        lo.min(hi)..hi
+    }
+}
+
 /// A prefetch hint (a no-op where the architecture has none). Never faults.
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
@@ -274,5 +388,32 @@ mod tests {
         assert!(Compressed::new(2, 3, &[0i32, 1, 2], &[0, -1], &data).is_err());
         assert!(Compressed::new(2, 3, &[1i64, 1, 2], &[0, 1], &data).is_err());
         assert!(Compressed::new(3, 3, &[0i64, 1, 2], &[0, 1], &data).is_err());
+    }
+
+    #[test]
+    fn diagonal_form_of_a_banded_matrix() {
+        // 4 x 5, offsets -1, 0, 2; row 3 lacks its offset-2 entry (column 5
+        // is outside), row 0 lacks offset -1.
+        let indptr = [0usize, 2, 5, 8, 10];
+        let indices = [0usize, 2, 0, 1, 3, 1, 2, 4, 2, 3];
+        let data = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+        let c = Compressed::new(4, 5, &indptr, &indices, &data).unwrap();
+        let d = Diagonals::from_rows(&c).unwrap();
+        assert_eq!(d.offsets(), &[-1, 0, 2]);
+        assert_eq!(d.diagonal(0), &[0.0, 3.0, 6.0, 9.0]);
+        assert_eq!(d.diagonal(1), &[1.0, 4.0, 7.0, 10.0]);
+        assert_eq!(d.diagonal(2), &[2.0, 5.0, 8.0, 0.0]);
+        assert_eq!(d.interior(), 1..3);
+        // Unsorted or duplicate indices, and scattered entries, are refused.
+        let unsorted = Compressed::new(1, 3, &[0usize, 2], &[2usize, 0], &[1.0, 2.0]).unwrap();
+        assert!(Diagonals::from_rows(&unsorted).is_none());
+        let dup = Compressed::new(1, 3, &[0usize, 2], &[1usize, 1], &[1.0, 2.0]).unwrap();
+        assert!(Diagonals::from_rows(&dup).is_none());
+        let n = 100;
+        let ptr: Vec<usize> = (0..=n).collect();
+        let scattered: Vec<usize> = (0..n).map(|i| (i * 37) % n).collect();
+        let ones = vec![1.0; n];
+        let c = Compressed::new(n, n, &ptr, &scattered, &ones).unwrap();
+        assert!(Diagonals::from_rows(&c).is_none());
     }
 }

@@ -8,13 +8,13 @@ use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::vectors::{
-    column_dots, epilogue_blocks, sparse_times, sparse_times_then, sparse_times_then_transpose,
-    sparse_transpose_times, Epilogue,
+    column_dots, diagonal_times_then, epilogue_blocks, sparse_times, sparse_times_then,
+    sparse_times_then_transpose, sparse_transpose_times, Epilogue,
 };
 use crate::error::Result;
 use crate::parallel::even_blocks;
 use crate::parallel::split_rows;
-use crate::sparse::{Compressed, CompressedOwned, Index, SparseRef};
+use crate::sparse::{Compressed, CompressedOwned, Diagonals, Index, SparseRef};
 use crate::Real;
 
 /// A linear operator applied to blocks: `y = A x` with `x` of shape
@@ -166,6 +166,8 @@ impl<T: Real> Operator<T> for DenseOperator<'_, T> {
 pub struct SparseOperator<'a, T, I> {
     a: SparseRef<'a, T, I>,
     other: OnceLock<CompressedOwned<T>>,
+    /// The rows by diagonals, where that form pays (see [`Diagonals::from_rows`]).
+    diagonals: OnceLock<Option<Diagonals<T>>>,
 }
 
 impl<'a, T: Real, I: Index> SparseOperator<'a, T, I> {
@@ -173,6 +175,38 @@ impl<'a, T: Real, I: Index> SparseOperator<'a, T, I> {
         Self {
             a,
             other: OnceLock::new(),
+            diagonals: OnceLock::new(),
+        }
+    }
+
+    /// `A` by diagonals when it is banded with few diagonals: built on the
+    /// first product that can use it (one scan of the rows, which stops early
+    /// for a matrix that does not qualify).
+    fn diagonals(&self) -> Option<&Diagonals<T>> {
+        self.diagonals
+            .get_or_init(|| match &self.a {
+                SparseRef::Csr(c) => Diagonals::from_rows(c),
+                SparseRef::Csc(c) => Diagonals::from_rows(&self.other(c)),
+            })
+            .as_ref()
+    }
+
+    /// `y = A x` (with the dot products or the epilogue) for row-major
+    /// blocks, by diagonals where `A` has that form, else from its rows.
+    fn rows_then(
+        &self,
+        x: &[T],
+        y: &mut [T],
+        m: usize,
+        dot: bool,
+        then: Option<&Epilogue<'_, T>>,
+    ) -> Option<Vec<f64>> {
+        if let Some(d) = self.diagonals() {
+            return diagonal_times_then(d, x, y, m, dot, then);
+        }
+        match &self.a {
+            SparseRef::Csr(c) => sparse_times_then(*c, x, y, m, dot, then),
+            SparseRef::Csc(c) => sparse_times_then(self.other(c), x, y, m, dot, then),
         }
     }
 
@@ -237,7 +271,11 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
     fn shape(&self) -> (usize, usize) {
         (self.a.nrows(), self.a.ncols())
     }
-    fn apply(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
+    fn apply(&self, x: MatRef<'_, T>, mut y: MatMut<'_, T>) -> Result<()> {
+        if let (Some(_), Some((xs, ys))) = (self.diagonals(), row_major_slices(&x, &mut y)) {
+            self.rows_then(xs, ys, x.ncols(), false, None);
+            return Ok(());
+        }
         match &self.a {
             SparseRef::Csr(c) => rows_times(*c, x, y),
             SparseRef::Csc(c) => self.lines_transposed(c, x, y),
@@ -252,10 +290,7 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
         Ok(())
     }
     fn apply_dot(&self, x: &[T], y: &mut [T], m: usize) -> Result<Vec<f64>> {
-        let dots = match &self.a {
-            SparseRef::Csr(c) => sparse_times(*c, x, y, m, true),
-            SparseRef::Csc(c) => sparse_times(self.other(c), x, y, m, true),
-        };
+        let dots = self.rows_then(x, y, m, true, None);
         Ok(dots.expect("asked for the dot products"))
     }
     /// One pass over the rows (of the CSR copy, for CSC input) when the
@@ -284,10 +319,7 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
         m: usize,
         then: &Epilogue<'_, T>,
     ) -> Result<Vec<f64>> {
-        let sums = match &self.a {
-            SparseRef::Csr(c) => sparse_times_then(*c, x, y, m, false, Some(then)),
-            SparseRef::Csc(c) => sparse_times_then(self.other(c), x, y, m, false, Some(then)),
-        };
+        let sums = self.rows_then(x, y, m, false, Some(then));
         Ok(sums.expect("an epilogue returns sums"))
     }
 }

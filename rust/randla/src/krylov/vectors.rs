@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::sparse::{Compressed, Index};
+use crate::sparse::{Compressed, Diagonals, Index};
 use crate::Real;
 
 /// Rows per block.
@@ -91,7 +91,15 @@ fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
 /// `x[:, c] . y[:, c]` for every column.
 pub fn column_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
     let items: Vec<(&[T], &[T])> = x.chunks(BLOCK * m).zip(y.chunks(BLOCK * m)).collect();
-    ordered_sum(blocks(x.len(), items, |(a, b)| block_dots(a, b, m)), m)
+    ordered_sum(
+        blocks(
+            x.len(),
+            items,
+            #[inline(always)]
+            |(a, b)| block_dots(a, b, m),
+        ),
+        m,
+    )
 }
 
 /// `||x[:, c]||` for every column.
@@ -109,27 +117,34 @@ pub fn cg_step<T: Real>(x: &mut [T], r: &mut [T], p: &[T], q: &[T], alpha: &[T])
         .zip(r.chunks_mut(BLOCK * m))
         .zip(p.chunks(BLOCK * m).zip(q.chunks(BLOCK * m)))
         .collect();
-    let partials = blocks(elems, items, |((xb, rb), (pb, qb))| {
-        if m == 1 {
-            let a = alpha[0];
-            for ((xv, rv), (&pv, &qv)) in xb.iter_mut().zip(rb.iter_mut()).zip(pb.iter().zip(qb)) {
-                *xv += a * pv;
-                *rv -= a * qv;
-            }
-        } else {
-            for ((xr, rr), (pr, qr)) in xb
-                .chunks_exact_mut(m)
-                .zip(rb.chunks_exact_mut(m))
-                .zip(pb.chunks_exact(m).zip(qb.chunks_exact(m)))
-            {
-                for c in 0..m {
-                    xr[c] += alpha[c] * pr[c];
-                    rr[c] -= alpha[c] * qr[c];
+    let partials = blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |((xb, rb), (pb, qb))| {
+            if m == 1 {
+                let a = alpha[0];
+                for ((xv, rv), (&pv, &qv)) in
+                    xb.iter_mut().zip(rb.iter_mut()).zip(pb.iter().zip(qb))
+                {
+                    *xv += a * pv;
+                    *rv -= a * qv;
+                }
+            } else {
+                for ((xr, rr), (pr, qr)) in xb
+                    .chunks_exact_mut(m)
+                    .zip(rb.chunks_exact_mut(m))
+                    .zip(pb.chunks_exact(m).zip(qb.chunks_exact(m)))
+                {
+                    for c in 0..m {
+                        xr[c] += alpha[c] * pr[c];
+                        rr[c] -= alpha[c] * qr[c];
+                    }
                 }
             }
-        }
-        block_dots(rb, rb, m)
-    });
+            block_dots(rb, rb, m)
+        },
+    );
     ordered_sum(partials, m)
 }
 
@@ -138,20 +153,25 @@ pub fn update_direction<T: Real>(p: &mut [T], z: &[T], beta: &[T]) {
     let m = beta.len();
     let elems = p.len();
     let items: Vec<_> = p.chunks_mut(BLOCK * m).zip(z.chunks(BLOCK * m)).collect();
-    blocks(elems, items, |(pb, zb)| {
-        if m == 1 {
-            let b = beta[0];
-            for (pv, &zv) in pb.iter_mut().zip(zb) {
-                *pv = zv + b * *pv;
+    blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |(pb, zb)| {
+            if m == 1 {
+                let b = beta[0];
+                for (pv, &zv) in pb.iter_mut().zip(zb) {
+                    *pv = zv + b * *pv;
+                }
+                return;
             }
-            return;
-        }
-        for (pr, zr) in pb.chunks_exact_mut(m).zip(zb.chunks_exact(m)) {
-            for c in 0..m {
-                pr[c] = zr[c] + beta[c] * pr[c];
+            for (pr, zr) in pb.chunks_exact_mut(m).zip(zb.chunks_exact(m)) {
+                for c in 0..m {
+                    pr[c] = zr[c] + beta[c] * pr[c];
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// A row-major block as a faer view.
@@ -169,20 +189,25 @@ pub fn axpby<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) {
     let m = a.len();
     let elems = y.len();
     let items: Vec<_> = y.chunks_mut(BLOCK * m).zip(x.chunks(BLOCK * m)).collect();
-    blocks(elems, items, |(yb, xb)| {
-        if m == 1 {
-            let (a, b) = (a[0], b[0]);
-            for (yv, &xv) in yb.iter_mut().zip(xb) {
-                *yv = a * xv + b * *yv;
+    blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |(yb, xb)| {
+            if m == 1 {
+                let (a, b) = (a[0], b[0]);
+                for (yv, &xv) in yb.iter_mut().zip(xb) {
+                    *yv = a * xv + b * *yv;
+                }
+                return;
             }
-            return;
-        }
-        for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
-            for c in 0..m {
-                yr[c] = a[c] * xr[c] + b[c] * yr[c];
+            for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
+                for c in 0..m {
+                    yr[c] = a[c] * xr[c] + b[c] * yr[c];
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// `x[:, c] *= s[c]`.
@@ -190,20 +215,25 @@ pub fn scale<T: Real>(x: &mut [T], s: &[T]) {
     let m = s.len();
     let elems = x.len();
     let items: Vec<_> = x.chunks_mut(BLOCK * m).collect();
-    blocks(elems, items, |xb| {
-        if m == 1 {
-            let s = s[0];
-            for v in xb.iter_mut() {
-                *v *= s;
+    blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |xb| {
+            if m == 1 {
+                let s = s[0];
+                for v in xb.iter_mut() {
+                    *v *= s;
+                }
+                return;
             }
-            return;
-        }
-        for xr in xb.chunks_exact_mut(m) {
-            for c in 0..m {
-                xr[c] *= s[c];
+            for xr in xb.chunks_exact_mut(m) {
+                for c in 0..m {
+                    xr[c] *= s[c];
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// `y[:, c] = a[c] x[:, c] + b[c] y[:, c]` and returns `||y[:, c]||^2`, in one pass.
@@ -211,21 +241,26 @@ pub fn axpby_dots<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) -> Vec<f64> {
     let m = a.len();
     let elems = y.len();
     let items: Vec<_> = y.chunks_mut(BLOCK * m).zip(x.chunks(BLOCK * m)).collect();
-    let partials = blocks(elems, items, |(yb, xb)| {
-        if m == 1 {
-            let (a, b) = (a[0], b[0]);
-            for (yv, &xv) in yb.iter_mut().zip(xb) {
-                *yv = a * xv + b * *yv;
-            }
-        } else {
-            for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
-                for c in 0..m {
-                    yr[c] = a[c] * xr[c] + b[c] * yr[c];
+    let partials = blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |(yb, xb)| {
+            if m == 1 {
+                let (a, b) = (a[0], b[0]);
+                for (yv, &xv) in yb.iter_mut().zip(xb) {
+                    *yv = a * xv + b * *yv;
+                }
+            } else {
+                for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
+                    for c in 0..m {
+                        yr[c] = a[c] * xr[c] + b[c] * yr[c];
+                    }
                 }
             }
-        }
-        block_dots(yb, yb, m)
-    });
+            block_dots(yb, yb, m)
+        },
+    );
     ordered_sum(partials, m)
 }
 
@@ -250,28 +285,35 @@ pub fn minres_update<T: Real>(
         .zip(x.chunks_mut(BLOCK * m))
         .zip(v.chunks(BLOCK * m).zip(w_cur.chunks(BLOCK * m)))
         .collect();
-    blocks(elems, items, |((wo, xb), (vb, wc))| {
-        if m == 1 {
-            let (a, b, c, p) = (sv[0], s_old[0], s_cur[0], phi[0]);
-            for ((wv, xv), (&vv, &cv)) in wo.iter_mut().zip(xb.iter_mut()).zip(vb.iter().zip(wc)) {
-                let w = a * vv + b * *wv + c * cv;
-                *wv = w;
-                *xv += p * w;
+    blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |((wo, xb), (vb, wc))| {
+            if m == 1 {
+                let (a, b, c, p) = (sv[0], s_old[0], s_cur[0], phi[0]);
+                for ((wv, xv), (&vv, &cv)) in
+                    wo.iter_mut().zip(xb.iter_mut()).zip(vb.iter().zip(wc))
+                {
+                    let w = a * vv + b * *wv + c * cv;
+                    *wv = w;
+                    *xv += p * w;
+                }
+                return;
             }
-            return;
-        }
-        for ((wr, xr), (vr, cr)) in wo
-            .chunks_exact_mut(m)
-            .zip(xb.chunks_exact_mut(m))
-            .zip(vb.chunks_exact(m).zip(wc.chunks_exact(m)))
-        {
-            for c in 0..m {
-                let w = sv[c] * vr[c] + s_old[c] * wr[c] + s_cur[c] * cr[c];
-                wr[c] = w;
-                xr[c] += phi[c] * w;
+            for ((wr, xr), (vr, cr)) in wo
+                .chunks_exact_mut(m)
+                .zip(xb.chunks_exact_mut(m))
+                .zip(vb.chunks_exact(m).zip(wc.chunks_exact(m)))
+            {
+                for c in 0..m {
+                    let w = sv[c] * vr[c] + s_old[c] * wr[c] + s_cur[c] * cr[c];
+                    wr[c] = w;
+                    xr[c] += phi[c] * w;
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Work done on a block of rows of a product right after the block is
@@ -285,7 +327,15 @@ pub type Epilogue<'a, T> = dyn Fn(usize, &mut [T]) -> Vec<f64> + Sync + 'a;
 pub fn epilogue_blocks<T: Real>(y: &mut [T], m: usize, then: &Epilogue<'_, T>) -> Vec<f64> {
     let elems = y.len();
     let items: Vec<(usize, &mut [T])> = y.chunks_mut(BLOCK * m).enumerate().collect();
-    ordered_sum(blocks(elems, items, |(b, yb)| then(b * BLOCK, yb)), m)
+    ordered_sum(
+        blocks(
+            elems,
+            items,
+            #[inline(always)]
+            |(b, yb)| then(b * BLOCK, yb),
+        ),
+        m,
+    )
 }
 
 /// `y = A x` for a sparse `A` given by its rows, `x` and `y` row-major with
@@ -317,62 +367,193 @@ pub fn sparse_times_then<T: Real, I: Index>(
     );
     let elems = a.nnz() + y.len();
     let items: Vec<(usize, &mut [T])> = y.chunks_mut(BLOCK * m).enumerate().collect();
-    let partials = blocks(elems, items, |(b, yb)| {
-        let first = b * BLOCK;
-        let mut sums = vec![0.0f64; m];
-        if m == 1 {
-            let (indptr, indices, values) = a.arrays();
-            let mut start = indptr[first].to_usize();
-            // A local accumulator: through `sums` every row would wait on a
-            // store and reload of the previous row's sum.
-            let mut dot_sum = 0.0f64;
-            for (t, yv) in yb.iter_mut().enumerate() {
-                // SAFETY: the structure was checked at construction (indptr
-                // nondecreasing up to nnz, indices < ncols = x.len()), and
-                // first + t + 1 <= nrows.
-                let end = unsafe { indptr.get_unchecked(first + t + 1) }.to_usize();
-                let mut s = T::ZERO;
-                for k in start..end {
-                    unsafe {
-                        let j = indices.get_unchecked(k).to_usize();
-                        s += *values.get_unchecked(k) * *x.get_unchecked(j);
+    let partials = blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |(b, yb)| {
+            let first = b * BLOCK;
+            let mut sums = vec![0.0f64; m];
+            if m == 1 {
+                let (indptr, indices, values) = a.arrays();
+                let mut start = indptr[first].to_usize();
+                // A local accumulator: through `sums` every row would wait on a
+                // store and reload of the previous row's sum.
+                let mut dot_sum = 0.0f64;
+                for (t, yv) in yb.iter_mut().enumerate() {
+                    // SAFETY: the structure was checked at construction (indptr
+                    // nondecreasing up to nnz, indices < ncols = x.len()), and
+                    // first + t + 1 <= nrows.
+                    let end = unsafe { indptr.get_unchecked(first + t + 1) }.to_usize();
+                    let mut s = T::ZERO;
+                    for k in start..end {
+                        unsafe {
+                            let j = indices.get_unchecked(k).to_usize();
+                            s += *values.get_unchecked(k) * *x.get_unchecked(j);
+                        }
                     }
-                }
-                start = end;
-                *yv = s;
-                if dot {
-                    dot_sum += s.to_f64() * x[first + t].to_f64();
-                }
-            }
-            sums[0] = dot_sum;
-        } else {
-            let (indptr, indices, values) = a.arrays();
-            let mut start = indptr[first].to_usize();
-            for (t, yr) in yb.chunks_exact_mut(m).enumerate() {
-                // SAFETY: as for m = 1; x holds ncols * m values.
-                unsafe {
-                    let end = indptr.get_unchecked(first + t + 1).to_usize();
-                    let (idx, vals) = (
-                        indices.get_unchecked(start..end),
-                        values.get_unchecked(start..end),
-                    );
-                    line_times(idx, vals, x, yr);
                     start = end;
+                    *yv = s;
+                    if dot {
+                        dot_sum += s.to_f64() * x[first + t].to_f64();
+                    }
                 }
-                if dot {
-                    let xr = &x[(first + t) * m..(first + t + 1) * m];
-                    for c in 0..m {
-                        sums[c] += yr[c].to_f64() * xr[c].to_f64();
+                sums[0] = dot_sum;
+            } else {
+                let (indptr, indices, values) = a.arrays();
+                let mut start = indptr[first].to_usize();
+                for (t, yr) in yb.chunks_exact_mut(m).enumerate() {
+                    // SAFETY: as for m = 1; x holds ncols * m values.
+                    unsafe {
+                        let end = indptr.get_unchecked(first + t + 1).to_usize();
+                        let (idx, vals) = (
+                            indices.get_unchecked(start..end),
+                            values.get_unchecked(start..end),
+                        );
+                        line_times(idx, vals, x, yr);
+                        start = end;
+                    }
+                    if dot {
+                        let xr = &x[(first + t) * m..(first + t + 1) * m];
+                        for c in 0..m {
+                            sums[c] += yr[c].to_f64() * xr[c].to_f64();
+                        }
                     }
                 }
             }
-        }
-        match then {
-            Some(f) => f(first, yb),
-            None => sums,
-        }
-    });
+            match then {
+                Some(f) => f(first, yb),
+                None => sums,
+            }
+        },
+    );
     (dot || then.is_some()).then(|| ordered_sum(partials, m))
+}
+
+/// [`sparse_times_then`] for a matrix stored by diagonals, on the same row
+/// blocks. Each row adds its products in the order of its diagonals (as CSR
+/// adds them in the order of its sorted indices, so `y` is the same up to the
+/// sign of zeros); the slots outside the matrix's entries hold zeros. Rows
+/// where every diagonal lies inside the matrix run eight at a time with no
+/// index to read; the dot products go in [`block_dots`]'s order.
+pub fn diagonal_times_then<T: Real>(
+    a: &Diagonals<T>,
+    x: &[T],
+    y: &mut [T],
+    m: usize,
+    dot: bool,
+    then: Option<&Epilogue<'_, T>>,
+) -> Option<Vec<f64>> {
+    assert!(
+        x.len() == a.ncols() * m && y.len() == a.nrows() * m,
+        "block shapes"
+    );
+    let elems = a.offsets().len() * a.nrows() + y.len();
+    let items: Vec<(usize, &mut [T])> = y.chunks_mut(BLOCK * m).enumerate().collect();
+    let partials = blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |(b, yb)| {
+            let first = b * BLOCK;
+            let rows = first..first + yb.len() / m;
+            let interior = a.interior();
+            let lo = interior.start.clamp(rows.start, rows.end);
+            let hi = interior.end.clamp(lo, rows.end);
+            for i in (rows.start..lo).chain(hi..rows.end) {
+                diagonal_row_checked(a, x, &mut yb[(i - first) * m..(i - first + 1) * m], i);
+            }
+            if m == 1 && lo < hi {
+                diagonal_rows_interior(a, x, &mut yb[lo - first..hi - first], lo);
+            } else if m > 1 {
+                // SAFETY: for rows in the interior, i + offset is a column for
+                // every diagonal, so every x read is in bounds.
+                unsafe {
+                    for i in lo..hi {
+                        let yr = &mut yb[(i - first) * m..(i - first + 1) * m];
+                        yr.fill(T::ZERO);
+                        for (d, &off) in a.offsets().iter().enumerate() {
+                            let v = *a.diagonal(d).get_unchecked(i);
+                            let j = (i as isize + off) as usize;
+                            let xr = x.get_unchecked(j * m..(j + 1) * m);
+                            for (s, &xv) in yr.iter_mut().zip(xr) {
+                                *s += v * xv;
+                            }
+                        }
+                    }
+                }
+            }
+            match then {
+                Some(f) => f(first, yb),
+                None if dot => block_dots(&x[first * m..rows.end * m], yb, m),
+                None => Vec::new(),
+            }
+        },
+    );
+    (dot || then.is_some()).then(|| ordered_sum(partials, m))
+}
+
+/// One row of a diagonal product, skipping the diagonals that leave the matrix.
+#[inline(always)]
+fn diagonal_row_checked<T: Real>(a: &Diagonals<T>, x: &[T], yr: &mut [T], i: usize) {
+    let m = yr.len();
+    yr.fill(T::ZERO);
+    for (d, &off) in a.offsets().iter().enumerate() {
+        let j = i as isize + off;
+        if j < 0 || j as usize >= a.ncols() {
+            continue;
+        }
+        let v = a.diagonal(d)[i];
+        let j = j as usize;
+        for (s, &xv) in yr.iter_mut().zip(&x[j * m..(j + 1) * m]) {
+            *s += v * xv;
+        }
+    }
+}
+
+/// Interior rows `start..start + y.len()` of a one-column diagonal product,
+/// eight rows per step with the sums in registers. Panics unless every row
+/// lies in `a.interior()`.
+#[inline(always)]
+fn diagonal_rows_interior<T: Real>(a: &Diagonals<T>, x: &[T], y: &mut [T], start: usize) {
+    // Each diagonal with the slice of x it meets: row i reads x[i + offset].
+    let diagonals: Vec<(&[T], &[T])> = a
+        .offsets()
+        .iter()
+        .enumerate()
+        .map(|(d, &off)| {
+            let shift = (start as isize + off) as usize;
+            let rows = start..start + y.len();
+            (&a.diagonal(d)[rows], &x[shift..shift + y.len()])
+        })
+        .collect();
+    let mut chunks = y.chunks_exact_mut(LANES);
+    let mut t = 0;
+    for yc in &mut chunks {
+        let mut acc = [T::ZERO; LANES];
+        for &(v, xs) in &diagonals {
+            // SAFETY: t + LANES <= y.len(), the length of every slice.
+            let (v, xs) = unsafe {
+                (
+                    v.get_unchecked(t..t + LANES),
+                    xs.get_unchecked(t..t + LANES),
+                )
+            };
+            for l in 0..LANES {
+                acc[l] += v[l] * xs[l];
+            }
+        }
+        yc.copy_from_slice(&acc);
+        t += LANES;
+    }
+    for yv in chunks.into_remainder() {
+        let mut s = T::ZERO;
+        for &(v, xs) in &diagonals {
+            s += v[t] * xs[t];
+        }
+        *yv = s;
+        t += 1;
+    }
 }
 
 /// `yr = sum_k vals[k] x[idx[k], :]` for one line of a sparse matrix, `x`
@@ -523,48 +704,53 @@ pub fn sparse_times_then_transpose<T: Real, I: Index>(
     let (indptr, indices, values) = a.arrays();
     let zlen = z.len();
     let elems = a.nnz() + a.major() * m;
-    let partials = blocks(elems, items, |(range, piece)| {
-        // One extra slot: the scratch of `row_scatter`.
-        let mut acc = vec![T::ZERO; zlen + 1];
-        let mut sums = vec![0.0f64; m];
-        for (b, yb) in piece.chunks_mut(BLOCK * m).enumerate() {
-            let first = range.start + b * BLOCK;
-            let rows = first..first + yb.len() / m;
-            // SAFETY (both loops): the structure was checked at construction
-            // (indptr nondecreasing up to nnz, indices < minor), rows lie in
-            // 0..major, x and acc hold minor * m values.
-            if m == 1 {
-                let mut start = indptr[rows.start].to_usize();
-                for (t, yv) in yb.iter_mut().enumerate() {
-                    let end = unsafe { indptr.get_unchecked(rows.start + t + 1) }.to_usize();
-                    *yv = unsafe { row_dot(indices, values, x, start, end) };
-                    start = end;
+    let partials = blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |(range, piece)| {
+            // One extra slot: the scratch of `row_scatter`.
+            let mut acc = vec![T::ZERO; zlen + 1];
+            let mut sums = vec![0.0f64; m];
+            for (b, yb) in piece.chunks_mut(BLOCK * m).enumerate() {
+                let first = range.start + b * BLOCK;
+                let rows = first..first + yb.len() / m;
+                // SAFETY (both loops): the structure was checked at construction
+                // (indptr nondecreasing up to nnz, indices < minor), rows lie in
+                // 0..major, x and acc hold minor * m values.
+                if m == 1 {
+                    let mut start = indptr[rows.start].to_usize();
+                    for (t, yv) in yb.iter_mut().enumerate() {
+                        let end = unsafe { indptr.get_unchecked(rows.start + t + 1) }.to_usize();
+                        *yv = unsafe { row_dot(indices, values, x, start, end) };
+                        start = end;
+                    }
+                } else {
+                    for (i, yr) in rows.clone().zip(yb.chunks_exact_mut(m)) {
+                        let (idx, vals) = a.line_slices(i);
+                        unsafe { line_times(idx, vals, x, yr) };
+                    }
                 }
-            } else {
-                for (i, yr) in rows.clone().zip(yb.chunks_exact_mut(m)) {
-                    let (idx, vals) = a.line_slices(i);
-                    unsafe { line_times(idx, vals, x, yr) };
+                for (s, p) in sums.iter_mut().zip(then(first, yb)) {
+                    *s += p;
+                }
+                if m == 1 {
+                    let mut start = indptr[rows.start].to_usize();
+                    for (t, &yv) in yb.iter().enumerate() {
+                        let end = unsafe { indptr.get_unchecked(rows.start + t + 1) }.to_usize();
+                        unsafe { row_scatter(indices, values, yv, &mut acc, start, end) };
+                        start = end;
+                    }
+                } else {
+                    for (i, yr) in rows.zip(yb.chunks_exact(m)) {
+                        let (idx, vals) = a.line_slices(i);
+                        unsafe { line_scatter(idx, vals, yr, &mut acc) };
+                    }
                 }
             }
-            for (s, p) in sums.iter_mut().zip(then(first, yb)) {
-                *s += p;
-            }
-            if m == 1 {
-                let mut start = indptr[rows.start].to_usize();
-                for (t, &yv) in yb.iter().enumerate() {
-                    let end = unsafe { indptr.get_unchecked(rows.start + t + 1) }.to_usize();
-                    unsafe { row_scatter(indices, values, yv, &mut acc, start, end) };
-                    start = end;
-                }
-            } else {
-                for (i, yr) in rows.zip(yb.chunks_exact(m)) {
-                    let (idx, vals) = a.line_slices(i);
-                    unsafe { line_scatter(idx, vals, yr, &mut acc) };
-                }
-            }
-        }
-        (acc, sums)
-    });
+            (acc, sums)
+        },
+    );
     let mut total = vec![0.0f64; m];
     z.fill(T::ZERO);
     for (acc, sums) in partials {
@@ -593,35 +779,40 @@ pub fn sparse_transpose_times<T: Real, I: Index>(
         "block shapes"
     );
     let chunks = crate::parallel::even_blocks(a.major(), a.major().div_ceil(8).max(1));
-    let partials = blocks(a.nnz() + y.len(), chunks, |lines| {
-        let mut acc = vec![T::ZERO; y.len()];
-        if m == 1 {
-            let (indptr, indices, values) = a.arrays();
-            let (first, last) = (indptr[lines.start].to_usize(), indptr[lines.end].to_usize());
-            let mut start = first;
-            for i in lines {
-                // SAFETY: the structure was checked at construction (indptr
-                // nondecreasing up to nnz, indices < minor = acc.len()).
-                let end = unsafe { indptr.get_unchecked(i + 1) }.to_usize();
-                let xi = x[i];
-                for k in start..end {
-                    unsafe {
-                        let j = indices.get_unchecked(k).to_usize();
-                        *acc.get_unchecked_mut(j) += *values.get_unchecked(k) * xi;
+    let partials = blocks(
+        a.nnz() + y.len(),
+        chunks,
+        #[inline(always)]
+        |lines| {
+            let mut acc = vec![T::ZERO; y.len()];
+            if m == 1 {
+                let (indptr, indices, values) = a.arrays();
+                let (first, last) = (indptr[lines.start].to_usize(), indptr[lines.end].to_usize());
+                let mut start = first;
+                for i in lines {
+                    // SAFETY: the structure was checked at construction (indptr
+                    // nondecreasing up to nnz, indices < minor = acc.len()).
+                    let end = unsafe { indptr.get_unchecked(i + 1) }.to_usize();
+                    let xi = x[i];
+                    for k in start..end {
+                        unsafe {
+                            let j = indices.get_unchecked(k).to_usize();
+                            *acc.get_unchecked_mut(j) += *values.get_unchecked(k) * xi;
+                        }
                     }
+                    start = end;
                 }
-                start = end;
+                debug_assert_eq!(start, last);
+                return acc;
             }
-            debug_assert_eq!(start, last);
-            return acc;
-        }
-        for i in lines {
-            let (indices, values) = a.line_slices(i);
-            // SAFETY: indices < minor (checked at construction); acc holds minor * m.
-            unsafe { line_scatter(indices, values, &x[i * m..(i + 1) * m], &mut acc) };
-        }
-        acc
-    });
+            for i in lines {
+                let (indices, values) = a.line_slices(i);
+                // SAFETY: indices < minor (checked at construction); acc holds minor * m.
+                unsafe { line_scatter(indices, values, &x[i * m..(i + 1) * m], &mut acc) };
+            }
+            acc
+        },
+    );
     let mut parts = partials.into_iter();
     match parts.next() {
         Some(first) => y.copy_from_slice(&first),
@@ -706,6 +897,57 @@ mod tests {
             }
             assert_eq!(sq, expect_sq, "integers sum exactly");
             assert_eq!(sums, expect_sums);
+        }
+    }
+
+    #[test]
+    fn diagonal_product_matches_the_row_product() {
+        // Banded rectangular matrices (offsets -3..5 with gaps, some slots
+        // empty), rows over several blocks: the diagonal kernel must give the
+        // row kernel's y exactly (same order of additions) and its dot
+        // products and epilogue sums to rounding.
+        let lcg = |k: usize| ((k.wrapping_mul(2654435761) >> 7) % 1000) as f64 / 250.0 - 2.0;
+        for (nrows, ncols) in [(9000usize, 9000usize), (9000, 8990), (8990, 9000), (5, 3)] {
+            let (mut indptr, mut idx, mut val) = (vec![0usize], vec![], vec![]);
+            for i in 0..nrows {
+                for off in [-3isize, -1, 0, 2, 5] {
+                    let j = i as isize + off;
+                    if j < 0 || j as usize >= ncols || (i * 7 + off as usize) % 11 == 0 {
+                        continue;
+                    }
+                    idx.push(j as usize);
+                    val.push(lcg(idx.len()));
+                }
+                indptr.push(idx.len());
+            }
+            let a = Compressed::new(nrows, ncols, &indptr, &idx, &val).unwrap();
+            let d = Diagonals::from_rows(&a).expect("banded");
+            for m in [1usize, 3] {
+                let x: Vec<f64> = (0..ncols * m).map(|k| lcg(k + 17)).collect();
+                let (mut y0, mut y1) = (vec![0.0; nrows * m], vec![1.0; nrows * m]);
+                sparse_times(a, &x, &mut y0, m, false);
+                diagonal_times_then(&d, &x, &mut y1, m, false, None);
+                assert_eq!(y0, y1, "{nrows}x{ncols}, m = {m}");
+                let double = |_: usize, yb: &mut [f64]| {
+                    let mut s = vec![0.0; m];
+                    for (k, v) in yb.iter_mut().enumerate() {
+                        s[k % m] += *v;
+                        *v *= 2.0;
+                    }
+                    s
+                };
+                let s0 = sparse_times_then(a, &x, &mut y0, m, false, Some(&double)).unwrap();
+                let s1 = diagonal_times_then(&d, &x, &mut y1, m, false, Some(&double)).unwrap();
+                assert_eq!(y0, y1);
+                assert_eq!(s0, s1);
+                if nrows == ncols {
+                    let d0 = sparse_times(a, &x, &mut y0, m, true).unwrap();
+                    let d1 = diagonal_times_then(&d, &x, &mut y1, m, true, None).unwrap();
+                    for (u, v) in d0.iter().zip(&d1) {
+                        assert!((u - v).abs() <= 1e-12 * u.abs().max(1.0), "{u} vs {v}");
+                    }
+                }
+            }
         }
     }
 
