@@ -456,36 +456,10 @@ pub fn diagonal_times_then<T: Real>(
         #[inline(always)]
         |(b, yb)| {
             let first = b * BLOCK;
-            let rows = first..first + yb.len() / m;
-            let interior = a.interior();
-            let lo = interior.start.clamp(rows.start, rows.end);
-            let hi = interior.end.clamp(lo, rows.end);
-            for i in (rows.start..lo).chain(hi..rows.end) {
-                diagonal_row_checked(a, x, &mut yb[(i - first) * m..(i - first + 1) * m], i);
-            }
-            if m == 1 && lo < hi {
-                diagonal_rows_interior(a, x, &mut yb[lo - first..hi - first], lo);
-            } else if m > 1 {
-                // SAFETY: for rows in the interior, i + offset is a column for
-                // every diagonal, so every x read is in bounds.
-                unsafe {
-                    for i in lo..hi {
-                        let yr = &mut yb[(i - first) * m..(i - first + 1) * m];
-                        yr.fill(T::ZERO);
-                        for (d, &off) in a.offsets().iter().enumerate() {
-                            let v = *a.diagonal(d).get_unchecked(i);
-                            let j = (i as isize + off) as usize;
-                            let xr = x.get_unchecked(j * m..(j + 1) * m);
-                            for (s, &xv) in yr.iter_mut().zip(xr) {
-                                *s += v * xv;
-                            }
-                        }
-                    }
-                }
-            }
+            diagonal_rows(a, x, yb, first, m);
             match then {
                 Some(f) => f(first, yb),
-                None if dot => block_dots(&x[first * m..rows.end * m], yb, m),
+                None if dot => block_dots(&x[first * m..first * m + yb.len()], yb, m),
                 None => Vec::new(),
             }
         },
@@ -493,66 +467,86 @@ pub fn diagonal_times_then<T: Real>(
     (dot || then.is_some()).then(|| ordered_sum(partials, m))
 }
 
-/// One row of a diagonal product, skipping the diagonals that leave the matrix.
+/// `y = A x` for the rows `first..first + y.len() / m` of a matrix stored by
+/// diagonals.
 #[inline(always)]
-fn diagonal_row_checked<T: Real>(a: &Diagonals<T>, x: &[T], yr: &mut [T], i: usize) {
-    let m = yr.len();
-    yr.fill(T::ZERO);
-    for (d, &off) in a.offsets().iter().enumerate() {
-        let j = i as isize + off;
-        if j < 0 || j as usize >= a.ncols() {
-            continue;
-        }
-        let v = a.diagonal(d)[i];
-        let j = j as usize;
-        for (s, &xv) in yr.iter_mut().zip(&x[j * m..(j + 1) * m]) {
-            *s += v * xv;
+fn diagonal_rows<T: Real>(
+    a: &Diagonals<T>,
+    x: &[T],
+    yb: &mut [T],
+    first: usize,
+    m: usize,
+) {
+    let rows = first..first + yb.len() / m;
+    let interior = a.interior();
+    let lo = interior.start.clamp(rows.start, rows.end);
+    let hi = interior.end.clamp(lo, rows.end);
+    for i in (rows.start..lo).chain(hi..rows.end) {
+        let yr = &mut yb[(i - first) * m..(i - first + 1) * m];
+        yr.fill(T::ZERO);
+        for (d, &off) in a.offsets().iter().enumerate() {
+            let j = i as isize + off;
+            if j < 0 || j as usize >= a.ncols() {
+                continue; // a slot outside the matrix
+            }
+            let v = a.diagonal(d)[i];
+            let j = j as usize;
+            for (s, &xv) in yr.iter_mut().zip(&x[j * m..(j + 1) * m]) {
+                *s += v * xv;
+            }
         }
     }
-}
-
-/// Interior rows `start..start + y.len()` of a one-column diagonal product,
-/// eight rows per step with the sums in registers. Panics unless every row
-/// lies in `a.interior()`.
-#[inline(always)]
-fn diagonal_rows_interior<T: Real>(a: &Diagonals<T>, x: &[T], y: &mut [T], start: usize) {
-    // Each diagonal with the slice of x it meets: row i reads x[i + offset].
-    let diagonals: Vec<(&[T], &[T])> = a
+    if lo == hi {
+        return;
+    }
+    // Interior rows: i + offset is a column for every diagonal, so every
+    // position read is below ncols * m = x.len().
+    let diagonals: Vec<(&[T], isize)> = a
         .offsets()
         .iter()
         .enumerate()
-        .map(|(d, &off)| {
-            let shift = (start as isize + off) as usize;
-            let rows = start..start + y.len();
-            (&a.diagonal(d)[rows], &x[shift..shift + y.len()])
-        })
+        .map(|(d, &off)| (&a.diagonal(d)[lo..hi], off))
         .collect();
-    let mut chunks = y.chunks_exact_mut(LANES);
-    let mut t = 0;
-    for yc in &mut chunks {
-        let mut acc = [T::ZERO; LANES];
-        for &(v, xs) in &diagonals {
-            // SAFETY: t + LANES <= y.len(), the length of every slice.
-            let (v, xs) = unsafe {
-                (
-                    v.get_unchecked(t..t + LANES),
-                    xs.get_unchecked(t..t + LANES),
-                )
-            };
-            for l in 0..LANES {
-                acc[l] += v[l] * xs[l];
+    let yi = &mut yb[(lo - first) * m..(hi - first) * m];
+    if m == 1 {
+        // Eight rows per step, the sums in registers.
+        let mut chunks = yi.chunks_exact_mut(LANES);
+        let mut t = 0;
+        for yc in &mut chunks {
+            let mut acc = [T::ZERO; LANES];
+            for &(v, off) in &diagonals {
+                let j = ((lo + t) as isize + off) as usize;
+                let v: &[T; LANES] = v[t..t + LANES].try_into().expect("eight rows");
+                // SAFETY: j + LANES <= x.len() (interior rows, see above).
+                let xs = unsafe { x.get_unchecked(j..j + LANES) };
+                for (l, s) in acc.iter_mut().enumerate() {
+                    *s += v[l] * xs[l];
+                }
+            }
+            yc.copy_from_slice(&acc);
+            t += LANES;
+        }
+        for yv in chunks.into_remainder() {
+            let mut s = T::ZERO;
+            for &(v, off) in &diagonals {
+                s += v[t] * x[((lo + t) as isize + off) as usize];
+            }
+            *yv = s;
+            t += 1;
+        }
+    } else {
+        for (t, yr) in yi.chunks_exact_mut(m).enumerate() {
+            yr.fill(T::ZERO);
+            for &(v, off) in &diagonals {
+                let j = ((lo + t) as isize + off) as usize;
+                let v = v[t];
+                // SAFETY: (j + 1) * m <= x.len() (interior rows, see above).
+                let xr = unsafe { x.get_unchecked(j * m..(j + 1) * m) };
+                for (s, &xv) in yr.iter_mut().zip(xr) {
+                    *s += v * xv;
+                }
             }
         }
-        yc.copy_from_slice(&acc);
-        t += LANES;
-    }
-    for yv in chunks.into_remainder() {
-        let mut s = T::ZERO;
-        for &(v, xs) in &diagonals {
-            s += v[t] * xs[t];
-        }
-        *yv = s;
-        t += 1;
     }
 }
 
