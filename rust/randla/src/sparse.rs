@@ -332,6 +332,181 @@ impl<T> Diagonals<T> {
     }
 }
 
+/// Lanes of a [`Sliced`] chunk: rows multiplied side by side.
+pub const SLICE_LANES: usize = 8;
+
+/// A matrix in sliced ELLPACK form (SELL-C-σ, C = [`SLICE_LANES`], σ the
+/// window): the rows of each window of `window` rows are sorted by decreasing
+/// length, and each run of eight nonempty rows is a chunk stored slot by slot
+/// (slot `s` of all eight rows, then slot `s + 1`). A chunk has as many slots
+/// as its longest row; a shorter row's extra slots hold zero at the row's
+/// last column. Rows of varying short lengths then run with no branch per
+/// row: from CSR, the exit of each row's loop is mispredicted about once per
+/// row, which costs more than the arithmetic of a short row.
+#[derive(Clone, Debug)]
+pub struct Sliced<T> {
+    nrows: usize,
+    ncols: usize,
+    window: usize,
+    /// The row of each lane, chunk after chunk; `u32::MAX` for a lane past
+    /// the last nonempty row of its window.
+    lanes: Vec<u32>,
+    /// Where chunk `c`'s slots start in `indices` / `values` (in entries;
+    /// one more than the chunks).
+    starts: Vec<usize>,
+    /// The first chunk of each window (one more than the windows).
+    window_chunks: Vec<usize>,
+    /// The empty rows (their products are zero), window after window.
+    empty: Vec<u32>,
+    /// Where each window's empty rows start in `empty` (one more than the windows).
+    window_empty: Vec<usize>,
+    indices: Vec<u32>,
+    values: Vec<T>,
+}
+
+impl<T: Copy + Default + Send + Sync> Sliced<T> {
+    /// The sliced form of `rows` (a CSR matrix), or `None` when it would not
+    /// pay (rows longer than 32 entries on average, where the row loop is
+    /// cheap anyway) or does not fit (`u32` indices). Rows keep the order of
+    /// their entries, so each row's products are added as from `rows`.
+    pub fn from_rows<I: Index>(rows: &Compressed<'_, T, I>, window: usize) -> Option<Self> {
+        use rayon::prelude::*;
+        let (nrows, ncols, nnz) = (rows.major(), rows.minor(), rows.nnz());
+        if nrows == 0
+            || nnz > 32 * nrows
+            || nrows >= u32::MAX as usize
+            || ncols >= u32::MAX as usize
+        {
+            return None;
+        }
+        let window = window.max(SLICE_LANES).next_multiple_of(SLICE_LANES);
+        let (indptr, indices, values) = rows.arrays();
+        let len = |r: usize| indptr[r + 1].to_usize() - indptr[r].to_usize();
+        // Per window: its rows by decreasing length (ties by row), the
+        // nonempty ones in chunks, and each chunk's slot count.
+        let windows: Vec<(Vec<u32>, Vec<u32>, Vec<usize>)> = (0..nrows.div_ceil(window))
+            .into_par_iter()
+            .map(|w| {
+                let range = w * window..((w + 1) * window).min(nrows);
+                let mut order: Vec<u32> = range.map(|r| r as u32).collect();
+                order.sort_unstable_by_key(|&r| (std::cmp::Reverse(len(r as usize)), r));
+                let nonempty = order.iter().take_while(|&&r| len(r as usize) > 0).count();
+                let empty = order.split_off(nonempty);
+                let slots: Vec<usize> = order
+                    .chunks(SLICE_LANES)
+                    .map(|c| len(c[0] as usize))
+                    .collect();
+                order.resize(slots.len() * SLICE_LANES, u32::MAX);
+                (order, empty, slots)
+            })
+            .collect();
+        let mut starts = vec![0usize];
+        let mut window_chunks = vec![0usize];
+        let mut window_empty = vec![0usize];
+        let (mut lanes, mut empty) = (Vec::new(), Vec::new());
+        for (order, e, slots) in &windows {
+            for &sl in slots {
+                starts.push(starts.last().expect("starts at 0") + sl * SLICE_LANES);
+            }
+            window_chunks.push(starts.len() - 1);
+            lanes.extend_from_slice(order);
+            empty.extend_from_slice(e);
+            window_empty.push(empty.len());
+        }
+        let total = *starts.last().expect("starts at 0");
+        let mut out_idx = vec![0u32; total];
+        let mut out_val = vec![T::default(); total];
+        // Fill each chunk's slots; chunks own disjoint ranges of the output.
+        let mut pieces = Vec::with_capacity(starts.len() - 1);
+        let (mut ri, mut rv) = (&mut out_idx[..], &mut out_val[..]);
+        for c in 0..starts.len() - 1 {
+            let size = starts[c + 1] - starts[c];
+            let (pi, ti) = ri.split_at_mut(size);
+            let (pv, tv) = rv.split_at_mut(size);
+            pieces.push((c, pi, pv));
+            ri = ti;
+            rv = tv;
+        }
+        pieces.into_par_iter().for_each(|(c, pi, pv)| {
+            let slots = pi.len() / SLICE_LANES;
+            for (l, &row) in lanes[c * SLICE_LANES..(c + 1) * SLICE_LANES]
+                .iter()
+                .enumerate()
+            {
+                if row == u32::MAX {
+                    continue; // zeros at column 0
+                }
+                let row = row as usize;
+                let (lo, hi) = (indptr[row].to_usize(), indptr[row + 1].to_usize());
+                let last = indices[hi - 1].to_usize() as u32;
+                for s in 0..slots {
+                    let (j, v) = if lo + s < hi {
+                        (indices[lo + s].to_usize() as u32, values[lo + s])
+                    } else {
+                        (last, T::default())
+                    };
+                    pi[s * SLICE_LANES + l] = j;
+                    pv[s * SLICE_LANES + l] = v;
+                }
+            }
+        });
+        Some(Self {
+            nrows,
+            ncols,
+            window,
+            lanes,
+            starts,
+            window_chunks,
+            empty,
+            window_empty,
+            indices: out_idx,
+            values: out_val,
+        })
+    }
+}
+
+impl<T> Sliced<T> {
+    pub fn nrows(&self) -> usize {
+        self.nrows
+    }
+
+    pub fn ncols(&self) -> usize {
+        self.ncols
+    }
+
+    /// The rows of a window, as set when built.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// The chunks of windows `w0..w1`.
+    pub fn chunks_of(&self, w0: usize, w1: usize) -> std::ops::Range<usize> {
+        self.window_chunks[w0]..self.window_chunks[w1]
+    }
+
+    /// Chunk `c`: the rows of its lanes (`u32::MAX` for none) and its slots
+    /// (indices and values, [`SLICE_LANES`] per slot).
+    #[inline(always)]
+    pub fn chunk(&self, c: usize) -> (&[u32], &[u32], &[T]) {
+        let (a, b) = (self.starts[c], self.starts[c + 1]);
+        (
+            &self.lanes[c * SLICE_LANES..(c + 1) * SLICE_LANES],
+            &self.indices[a..b],
+            &self.values[a..b],
+        )
+    }
+
+    /// The number of windows.
+    pub fn windows(&self) -> usize {
+        self.window_chunks.len() - 1
+    }
+
+    /// The empty rows of window `w`.
+    pub fn empty_rows(&self, w: usize) -> &[u32] {
+        &self.empty[self.window_empty[w]..self.window_empty[w + 1]]
+    }
+}
+
 /// A prefetch hint (a no-op where the architecture has none). Never faults.
 #[inline(always)]
 fn prefetch<T>(p: *const T) {

@@ -8,13 +8,14 @@ use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::vectors::{
-    column_dots, diagonal_times_then, epilogue_blocks, sparse_times, sparse_times_then,
-    sparse_times_then_transpose, sparse_transpose_times, Epilogue,
+    column_dots, diagonal_times_then, epilogue_blocks, sliced_times_then,
+    sliced_times_then_transpose, sliced_transpose_times, sparse_times, sparse_times_then,
+    sparse_times_then_transpose, sparse_transpose_times, Epilogue, BLOCK,
 };
 use crate::error::Result;
 use crate::parallel::even_blocks;
 use crate::parallel::split_rows;
-use crate::sparse::{Compressed, CompressedOwned, Diagonals, Index, SparseRef};
+use crate::sparse::{Compressed, CompressedOwned, Diagonals, Index, Sliced, SparseRef};
 use crate::Real;
 
 /// A linear operator applied to blocks: `y = A x` with `x` of shape
@@ -168,6 +169,9 @@ pub struct SparseOperator<'a, T, I> {
     other: OnceLock<CompressedOwned<T>>,
     /// The rows by diagonals, where that form pays (see [`Diagonals::from_rows`]).
     diagonals: OnceLock<Option<Diagonals<T>>>,
+    /// The rows in sliced form, for one-column products of a matrix that is
+    /// not banded (see [`Sliced::from_rows`]).
+    sliced: OnceLock<Option<Sliced<T>>>,
 }
 
 impl<'a, T: Real, I: Index> SparseOperator<'a, T, I> {
@@ -176,7 +180,23 @@ impl<'a, T: Real, I: Index> SparseOperator<'a, T, I> {
             a,
             other: OnceLock::new(),
             diagonals: OnceLock::new(),
+            sliced: OnceLock::new(),
         }
+    }
+
+    /// `A`'s rows in sliced form for one-column products, unless `A` is
+    /// banded (then [`Self::diagonals`] serves): built on the first product
+    /// that can use it, in about the time of two products.
+    fn sliced(&self) -> Option<&Sliced<T>> {
+        if self.diagonals().is_some() {
+            return None;
+        }
+        self.sliced
+            .get_or_init(|| match &self.a {
+                SparseRef::Csr(c) => Sliced::from_rows(c, BLOCK),
+                SparseRef::Csc(c) => Sliced::from_rows(&self.other(c), BLOCK),
+            })
+            .as_ref()
     }
 
     /// `A` by diagonals when it is banded with few diagonals: built on the
@@ -203,6 +223,11 @@ impl<'a, T: Real, I: Index> SparseOperator<'a, T, I> {
     ) -> Option<Vec<f64>> {
         if let Some(d) = self.diagonals() {
             return diagonal_times_then(d, x, y, m, dot, then);
+        }
+        if m == 1 {
+            if let Some(s) = self.sliced() {
+                return sliced_times_then(s, x, y, dot, then);
+            }
         }
         match &self.a {
             SparseRef::Csr(c) => sparse_times_then(*c, x, y, m, dot, then),
@@ -272,8 +297,10 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
         (self.a.nrows(), self.a.ncols())
     }
     fn apply(&self, x: MatRef<'_, T>, mut y: MatMut<'_, T>) -> Result<()> {
-        if let (Some(_), Some((xs, ys))) = (self.diagonals(), row_major_slices(&x, &mut y)) {
-            self.rows_then(xs, ys, x.ncols(), false, None);
+        let m = x.ncols();
+        let fast = self.diagonals().is_some() || (m == 1 && self.sliced().is_some());
+        if let (true, Some((xs, ys))) = (fast, row_major_slices(&x, &mut y)) {
+            self.rows_then(xs, ys, m, false, None);
             return Ok(());
         }
         match &self.a {
@@ -282,7 +309,13 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
         }
         Ok(())
     }
-    fn apply_transpose(&self, x: MatRef<'_, T>, y: MatMut<'_, T>) -> Result<()> {
+    fn apply_transpose(&self, x: MatRef<'_, T>, mut y: MatMut<'_, T>) -> Result<()> {
+        if x.ncols() == 1 {
+            if let (Some(s), Some((xs, ys))) = (self.sliced(), row_major_slices(&x, &mut y)) {
+                sliced_transpose_times(s, xs, ys);
+                return Ok(());
+            }
+        }
         match &self.a {
             SparseRef::Csr(c) => self.lines_transposed(c, x, y),
             SparseRef::Csc(c) => rows_times(*c, x, y),
@@ -306,6 +339,11 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
         let (_, cols) = self.shape();
         if 8 * cols * m > 2 * self.a_nnz() {
             return Ok(None);
+        }
+        if m == 1 {
+            if let Some(s) = self.sliced() {
+                return Ok(Some(sliced_times_then_transpose(s, x, y, z, then)));
+            }
         }
         Ok(Some(match &self.a {
             SparseRef::Csr(c) => sparse_times_then_transpose(*c, x, y, z, m, then),

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::sparse::{Compressed, Diagonals, Index};
+use crate::sparse::{Compressed, Diagonals, Index, Sliced, SLICE_LANES};
 use crate::Real;
 
 /// Rows per block.
@@ -470,13 +470,7 @@ pub fn diagonal_times_then<T: Real>(
 /// `y = A x` for the rows `first..first + y.len() / m` of a matrix stored by
 /// diagonals.
 #[inline(always)]
-fn diagonal_rows<T: Real>(
-    a: &Diagonals<T>,
-    x: &[T],
-    yb: &mut [T],
-    first: usize,
-    m: usize,
-) {
+fn diagonal_rows<T: Real>(a: &Diagonals<T>, x: &[T], yb: &mut [T], first: usize, m: usize) {
     let rows = first..first + yb.len() / m;
     let interior = a.interior();
     let lo = interior.start.clamp(rows.start, rows.end);
@@ -546,6 +540,173 @@ fn diagonal_rows<T: Real>(
                     *s += v * xv;
                 }
             }
+        }
+    }
+}
+
+/// `y = A x` for the rows of window `w` of a sliced matrix (one column),
+/// `yb` holding those rows.
+#[inline(always)]
+fn sliced_rows<T: Real>(a: &Sliced<T>, x: &[T], yb: &mut [T], w: usize) {
+    let first = w * a.window();
+    for c in a.chunks_of(w, w + 1) {
+        let (lanes, idx, vals) = a.chunk(c);
+        let mut acc = [T::ZERO; SLICE_LANES];
+        for (ic, vc) in idx
+            .chunks_exact(SLICE_LANES)
+            .zip(vals.chunks_exact(SLICE_LANES))
+        {
+            for l in 0..SLICE_LANES {
+                // SAFETY: the indices come from a checked CSR matrix (< ncols = x.len()).
+                acc[l] += vc[l] * unsafe { *x.get_unchecked(ic[l] as usize) };
+            }
+        }
+        for (&row, &s) in lanes.iter().zip(&acc) {
+            if row != u32::MAX {
+                yb[row as usize - first] = s;
+            }
+        }
+    }
+    for &row in a.empty_rows(w) {
+        yb[row as usize - first] = T::ZERO;
+    }
+}
+
+/// `acc[:ncols] += A^T y` for the rows of window `w` of a sliced matrix (one
+/// column), `yb` holding those rows of `y`.
+#[inline(always)]
+fn sliced_scatter<T: Real>(a: &Sliced<T>, yb: &[T], acc: &mut [T], w: usize) {
+    let first = w * a.window();
+    for c in a.chunks_of(w, w + 1) {
+        let (lanes, idx, vals) = a.chunk(c);
+        let mut yl = [T::ZERO; SLICE_LANES];
+        for (v, &row) in yl.iter_mut().zip(lanes) {
+            if row != u32::MAX {
+                *v = yb[row as usize - first];
+            }
+        }
+        for (ic, vc) in idx
+            .chunks_exact(SLICE_LANES)
+            .zip(vals.chunks_exact(SLICE_LANES))
+        {
+            for l in 0..SLICE_LANES {
+                // SAFETY: the indices come from a checked CSR matrix (< ncols <= acc.len()).
+                unsafe { *acc.get_unchecked_mut(ic[l] as usize) += vc[l] * yl[l] };
+            }
+        }
+    }
+}
+
+/// [`sparse_times_then`] for one column and a sliced matrix whose window is
+/// [`BLOCK`] (so its windows are the row blocks).
+pub fn sliced_times_then<T: Real>(
+    a: &Sliced<T>,
+    x: &[T],
+    y: &mut [T],
+    dot: bool,
+    then: Option<&Epilogue<'_, T>>,
+) -> Option<Vec<f64>> {
+    assert!(
+        x.len() == a.ncols() && y.len() == a.nrows() && a.window() == BLOCK,
+        "block shapes"
+    );
+    let elems = a.nrows() * 8;
+    let items: Vec<(usize, &mut [T])> = y.chunks_mut(BLOCK).enumerate().collect();
+    let partials = blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |(w, yb)| {
+            sliced_rows(a, x, yb, w);
+            let first = w * BLOCK;
+            match then {
+                Some(f) => f(first, yb),
+                None if dot => block_dots(&x[first..first + yb.len()], yb, 1),
+                None => Vec::new(),
+            }
+        },
+    );
+    (dot || then.is_some()).then(|| ordered_sum(partials, 1))
+}
+
+/// [`sparse_times_then_transpose`] for one column and a sliced matrix whose
+/// window is [`BLOCK`]: at most eight fixed groups of windows each keep their
+/// own partial `z`, added in group order.
+pub fn sliced_times_then_transpose<T: Real>(
+    a: &Sliced<T>,
+    x: &[T],
+    y: &mut [T],
+    z: &mut [T],
+    then: &Epilogue<'_, T>,
+) -> Vec<f64> {
+    assert!(
+        x.len() == a.ncols() && y.len() == a.nrows() && z.len() == x.len() && a.window() == BLOCK,
+        "block shapes"
+    );
+    let windows = a.windows();
+    let groups = crate::parallel::even_blocks(windows, windows.div_ceil(8).max(1));
+    let mut items = Vec::with_capacity(groups.len());
+    let mut rest = &mut y[..];
+    for g in &groups {
+        let rows = (g.end * BLOCK).min(a.nrows()) - g.start * BLOCK;
+        let (piece, tail) = rest.split_at_mut(rows);
+        items.push((g.clone(), piece));
+        rest = tail;
+    }
+    let zlen = z.len();
+    let partials = blocks(
+        a.nrows() * 8,
+        items,
+        #[inline(always)]
+        |(g, piece)| {
+            let mut acc = vec![T::ZERO; zlen];
+            let mut sum = 0.0f64;
+            for (w, yb) in g.zip(piece.chunks_mut(BLOCK)) {
+                sliced_rows(a, x, yb, w);
+                sum += then(w * BLOCK, yb)[0];
+                sliced_scatter(a, yb, &mut acc, w);
+            }
+            (acc, sum)
+        },
+    );
+    let mut total = 0.0f64;
+    z.fill(T::ZERO);
+    for (acc, sum) in partials {
+        total += sum;
+        for (t, v) in z.iter_mut().zip(acc) {
+            *t += v;
+        }
+    }
+    vec![total]
+}
+
+/// [`sparse_transpose_times`] for one column and a sliced matrix whose window
+/// is [`BLOCK`]: `z = A^T y`, in at most eight fixed groups of windows.
+pub fn sliced_transpose_times<T: Real>(a: &Sliced<T>, y: &[T], z: &mut [T]) {
+    assert!(
+        y.len() == a.nrows() && z.len() == a.ncols() && a.window() == BLOCK,
+        "block shapes"
+    );
+    let windows = a.windows();
+    let groups = crate::parallel::even_blocks(windows, windows.div_ceil(8).max(1));
+    let zlen = z.len();
+    let partials = blocks(
+        a.nrows() * 8,
+        groups,
+        #[inline(always)]
+        |g| {
+            let mut acc = vec![T::ZERO; zlen];
+            for w in g {
+                let rows = w * BLOCK..((w + 1) * BLOCK).min(a.nrows());
+                sliced_scatter(a, &y[rows], &mut acc, w);
+            }
+            acc
+        },
+    );
+    z.fill(T::ZERO);
+    for acc in partials {
+        for (t, v) in z.iter_mut().zip(acc) {
+            *t += v;
         }
     }
 }
@@ -941,6 +1102,69 @@ mod tests {
                         assert!((u - v).abs() <= 1e-12 * u.abs().max(1.0), "{u} vs {v}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sliced_products_match_the_row_products() {
+        // Rows of 0 to 40 entries (empty rows, rows longer than a slot run,
+        // unsorted columns), over several windows, square and rectangular.
+        let lcg = |k: usize| (k.wrapping_mul(2654435761) >> 5) % 1000;
+        for (nrows, ncols) in [(9000usize, 9000usize), (10_000, 700), (700, 9000)] {
+            let (mut indptr, mut idx, mut val) = (vec![0usize], vec![], vec![]);
+            for i in 0..nrows {
+                let len = match lcg(i) % 10 {
+                    0 => 0,
+                    1 => 9 + lcg(i + 1) % 32,
+                    _ => 1 + lcg(i + 2) % 7,
+                };
+                let mut cols: Vec<usize> =
+                    (0..len).map(|t| lcg(i * 64 + t) * 7919 % ncols).collect();
+                cols.dedup();
+                for j in cols {
+                    idx.push(j);
+                    val.push(lcg(idx.len() + 3) as f64 / 250.0 - 2.0);
+                }
+                indptr.push(idx.len());
+            }
+            let a = Compressed::new(nrows, ncols, &indptr, &idx, &val).unwrap();
+            let sl = Sliced::from_rows(&a, BLOCK).expect("short rows");
+            let x: Vec<f64> = (0..ncols)
+                .map(|k| lcg(k + 11) as f64 / 100.0 - 5.0)
+                .collect();
+            let (mut y0, mut y1) = (vec![0.0; nrows], vec![1.0; nrows]);
+            sparse_times(a, &x, &mut y0, 1, false);
+            sliced_times_then(&sl, &x, &mut y1, false, None);
+            assert_eq!(y0, y1, "{nrows}x{ncols}: rows add in the same order");
+            let close = |u: &[f64], v: &[f64]| {
+                let scale = u.iter().fold(1.0f64, |s, w| s.max(w.abs()));
+                u.iter().zip(v).all(|(p, q)| (p - q).abs() <= 1e-12 * scale)
+            };
+            let (mut z0, mut z1) = (vec![0.0; ncols], vec![1.0; ncols]);
+            sparse_transpose_times(a, &y0, &mut z0, 1);
+            sliced_transpose_times(&sl, &y0, &mut z1);
+            assert!(close(&z0, &z1), "{nrows}x{ncols}: A^T y");
+            let half = |_: usize, yb: &mut [f64]| {
+                let mut s = 0.0;
+                for v in yb.iter_mut() {
+                    *v *= 0.5;
+                    s += *v;
+                }
+                vec![s]
+            };
+            let mut z2 = vec![1.0; ncols];
+            let s1 = sliced_times_then_transpose(&sl, &x, &mut y1, &mut z2, &half);
+            let mut expect_y = y0.clone();
+            let s0 = half(0, &mut expect_y);
+            assert_eq!(y1, expect_y);
+            assert!((s0[0] - s1[0]).abs() <= 1e-9 * s0[0].abs().max(1.0));
+            sparse_transpose_times(a, &expect_y, &mut z0, 1);
+            assert!(close(&z0, &z2), "{nrows}x{ncols}: fused");
+            if nrows == ncols {
+                let d0 = sparse_times(a, &x, &mut y0, 1, true).unwrap();
+                let d1 = sliced_times_then(&sl, &x, &mut y1, true, None).unwrap();
+                assert!((d0[0] - d1[0]).abs() <= 1e-12 * d0[0].abs().max(1.0));
             }
         }
     }
