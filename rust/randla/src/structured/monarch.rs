@@ -357,8 +357,8 @@ pub fn project<T: Real>(a: MatRef<'_, T>, b: usize) -> Result<(Vec<T>, Vec<T>)> 
 /// so that `v`'s entry of largest magnitude is positive.
 ///
 /// From the top eigenpair of the Gram matrix of the block's shorter side
-/// (one small GEMM and a sequential symmetric eigensolver: the blocks
-/// already run in parallel), the other vector by one product. The top
+/// (one small GEMM and [`crate::factor::symmetric_top_pair`], sequential: the
+/// blocks already run in parallel), the other vector by one product. The top
 /// singular vector's sensitivity is the same as the SVD's,
 /// `eps s_1 / (s_1 - s_2)`.
 fn top_pair<T: Real>(block: MatRef<'_, T>) -> Result<(Vec<T>, Vec<T>)> {
@@ -376,16 +376,14 @@ fn top_pair<T: Real>(block: MatRef<'_, T>) -> Result<(Vec<T>, Vec<T>)> {
         T::ONE,
         Par::Seq,
     );
-    let (s, q) = crate::factor::symmetric_eigen(g.as_ref(), Par::Seq, "a Monarch block")?;
-    let mut top = 0;
-    for i in 0..n {
-        if s[i].to_f64() > s[top].to_f64() {
-            top = i;
-        }
-    }
-    let sigma = s[top].to_f64().max(0.0).sqrt();
+    let mut gv: Vec<f64> = (0..n * n).map(|k| g[(k / n, k % n)].to_f64()).collect();
+    let (top, w) = crate::factor::symmetric_top_pair(&mut gv, n);
+    ensure!(
+        top.is_finite() && w.iter().all(|v| v.is_finite()),
+        "the top singular pair of a Monarch block is not finite"
+    );
+    let sigma = top.max(0.0).sqrt();
     // w: the Gram side's singular vector; z = side w / sigma the other one.
-    let w: Vec<f64> = (0..n).map(|i| q[(i, top)].to_f64()).collect();
     let z: Vec<f64> = (0..side.nrows())
         .map(|r| {
             let dot: f64 = (0..n).map(|c| side[(r, c)].to_f64() * w[c]).sum();
