@@ -489,8 +489,8 @@ fn top_pair_in(g: &mut [f64], n: usize) -> (f64, Vec<f64>) {
         }
         let v = |i: usize| if i == k + 1 { 1.0 } else { g[i * n + k] };
         let dot: f64 = (k + 1..n).map(|i| v(i) * x[i]).sum();
-        for i in k + 1..n {
-            x[i] -= tau * dot * v(i);
+        for (i, xi) in x.iter_mut().enumerate().skip(k + 1) {
+            *xi -= tau * dot * v(i);
         }
     }
     (lambda, x)
