@@ -488,12 +488,29 @@ def read_bandwidth(ctx: Context) -> float:
     return float(ctx.cache["read_bw"])
 
 
+def _stored_matrix_bytes(A: Any) -> int:
+    """The bytes of A as randla's products read it: a canonical CSR matrix with
+    at most 32 diagonals (and at most 1.5x as many slots as entries) is
+    multiplied by diagonals, as f32 when every value is exact in f32; any other
+    one from its CSR arrays."""
+    A = A.tocsr()
+    csr = A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    offsets = np.unique(A.indices.astype(np.int64) - rows)
+    n_rows, n_cols = A.shape
+    slots = sum(max(0, min(n_cols - o, n_rows) - max(-o, 0)) for o in offsets)
+    if len(offsets) > 32 or 2 * slots > 3 * A.nnz or not A.has_canonical_format:
+        return int(csr)
+    width = 4 if np.array_equal(A.data.astype(np.float32).astype(A.data.dtype), A.data) else 8
+    return int(len(offsets) * n_rows * width)
+
+
 def _cg_bytes_per_iteration(A: Any, m: int) -> int:
-    """What one randla CG iteration must move: A once, and the fused vector passes
-    (product + dot: p read, q written; step: x, r, p, q read, x, r written;
-    direction: r, p read, p written) = 11 vectors of n x m float64."""
-    matrix = A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
-    return int(matrix + 11 * 8 * A.shape[0] * m)
+    """What one randla CG iteration must move: A once (as stored, see
+    `_stored_matrix_bytes`), and the fused vector passes (product + dot: p
+    read, q written; step: x, r, p, q read, x, r written; direction: r, p
+    read, p written) = 11 vectors of n x m float64."""
+    return int(_stored_matrix_bytes(A) + 11 * 8 * A.shape[0] * m)
 
 
 def _scipy_cg_count(A: Any, b: np.ndarray, rtol: float) -> tuple[np.ndarray, int]:
