@@ -69,17 +69,19 @@ fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
         }
         return vec![s];
     }
-    let mut lanes = vec![[0.0f64; 8]; m];
+    // lanes[l * m + c]: lane l of column c, so a step is one contiguous
+    // (vectorized) pass over eight rows.
+    let mut lanes = vec![0.0f64; 8 * m];
     let (xc, yc) = (x.chunks_exact(8 * m), y.chunks_exact(8 * m));
     let (xr, yr) = (xc.remainder(), yc.remainder());
     for (a, b) in xc.zip(yc) {
-        for l in 0..8 {
-            for c in 0..m {
-                lanes[c][l] += a[l * m + c].to_f64() * b[l * m + c].to_f64();
-            }
+        for ((s, &u), &v) in lanes.iter_mut().zip(a).zip(b) {
+            *s += u.to_f64() * v.to_f64();
         }
     }
-    let mut s: Vec<f64> = lanes.iter().map(|lane| lane.iter().sum::<f64>()).collect();
+    let mut s: Vec<f64> = (0..m)
+        .map(|c| (0..8).map(|l| lanes[l * m + c]).sum::<f64>())
+        .collect();
     for (a, b) in xr.chunks_exact(m).zip(yr.chunks_exact(m)) {
         for c in 0..m {
             s[c] += a[c].to_f64() * b[c].to_f64();
@@ -136,9 +138,15 @@ pub fn cg_step<T: Real>(x: &mut [T], r: &mut [T], p: &[T], q: &[T], alpha: &[T])
                     .zip(rb.chunks_exact_mut(m))
                     .zip(pb.chunks_exact(m).zip(qb.chunks_exact(m)))
                 {
-                    for c in 0..m {
-                        xr[c] += alpha[c] * pr[c];
-                        rr[c] -= alpha[c] * qr[c];
+                    // Zipped slices, not indices: this form vectorizes.
+                    for (((xv, rv), (&pv, &qv)), &a) in xr
+                        .iter_mut()
+                        .zip(rr.iter_mut())
+                        .zip(pr.iter().zip(qr))
+                        .zip(alpha)
+                    {
+                        *xv += a * pv;
+                        *rv -= a * qv;
                     }
                 }
             }
@@ -166,8 +174,8 @@ pub fn update_direction<T: Real>(p: &mut [T], z: &[T], beta: &[T]) {
                 return;
             }
             for (pr, zr) in pb.chunks_exact_mut(m).zip(zb.chunks_exact(m)) {
-                for c in 0..m {
-                    pr[c] = zr[c] + beta[c] * pr[c];
+                for ((pv, &zv), &b) in pr.iter_mut().zip(zr).zip(beta) {
+                    *pv = zv + b * *pv;
                 }
             }
         },
@@ -549,16 +557,30 @@ fn diagonal_rows_with<'a, T: Real, V: Copy + 'a>(
             t += 1;
         }
     } else {
+        // Eight columns of a row per step, the sums in registers (through
+        // memory, each diagonal would reload and store the row's sums).
         for (t, yr) in yi.chunks_exact_mut(m).enumerate() {
-            yr.fill(T::ZERO);
-            for &(v, off) in &diagonals {
-                let j = ((lo + t) as isize + off) as usize;
-                let v = lift(v[t]);
-                // SAFETY: (j + 1) * m <= x.len() (interior rows, see above).
-                let xr = unsafe { x.get_unchecked(j * m..(j + 1) * m) };
-                for (s, &xv) in yr.iter_mut().zip(xr) {
-                    *s += v * xv;
+            let mut c0 = 0;
+            while c0 < m {
+                let width = LANES.min(m - c0);
+                let mut acc = [T::ZERO; LANES];
+                for &(v, off) in &diagonals {
+                    let j = ((lo + t) as isize + off) as usize;
+                    let v = lift(v[t]);
+                    // SAFETY: (j + 1) * m <= x.len() (interior rows, see above).
+                    let xr = unsafe { x.get_unchecked(j * m + c0..j * m + c0 + width) };
+                    if width == LANES {
+                        for l in 0..LANES {
+                            acc[l] += v * xr[l];
+                        }
+                    } else {
+                        for (s, &xv) in acc.iter_mut().zip(xr) {
+                            *s += v * xv;
+                        }
+                    }
                 }
+                yr[c0..c0 + width].copy_from_slice(&acc[..width]);
+                c0 += width;
             }
         }
     }
