@@ -210,8 +210,8 @@ pub fn axpby<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) {
                 return;
             }
             for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
-                for c in 0..m {
-                    yr[c] = a[c] * xr[c] + b[c] * yr[c];
+                for (((yv, &xv), &ac), &bc) in yr.iter_mut().zip(xr).zip(a).zip(b) {
+                    *yv = ac * xv + bc * *yv;
                 }
             }
         },
@@ -236,8 +236,8 @@ pub fn scale<T: Real>(x: &mut [T], s: &[T]) {
                 return;
             }
             for xr in xb.chunks_exact_mut(m) {
-                for c in 0..m {
-                    xr[c] *= s[c];
+                for (xv, &sc) in xr.iter_mut().zip(s) {
+                    *xv *= sc;
                 }
             }
         },
@@ -261,8 +261,8 @@ pub fn axpby_dots<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) -> Vec<f64> {
                 }
             } else {
                 for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
-                    for c in 0..m {
-                        yr[c] = a[c] * xr[c] + b[c] * yr[c];
+                    for (((yv, &xv), &ac), &bc) in yr.iter_mut().zip(xr).zip(a).zip(b) {
+                        *yv = ac * xv + bc * *yv;
                     }
                 }
             }
@@ -314,10 +314,16 @@ pub fn minres_update<T: Real>(
                 .zip(xb.chunks_exact_mut(m))
                 .zip(vb.chunks_exact(m).zip(wc.chunks_exact(m)))
             {
-                for c in 0..m {
-                    let w = sv[c] * vr[c] + s_old[c] * wr[c] + s_cur[c] * cr[c];
-                    wr[c] = w;
-                    xr[c] += phi[c] * w;
+                let coefficients = sv.iter().zip(s_old).zip(s_cur.iter().zip(phi));
+                for (((wv, xv), (&vv, &cv)), ((&a, &b), (&c, &p))) in wr
+                    .iter_mut()
+                    .zip(xr.iter_mut())
+                    .zip(vr.iter().zip(cr))
+                    .zip(coefficients)
+                {
+                    let w = a * vv + b * *wv + c * cv;
+                    *wv = w;
+                    *xv += p * w;
                 }
             }
         },
