@@ -237,7 +237,7 @@ pub struct Diagonals<T> {
 }
 
 /// The most diagonals [`Diagonals::from_rows`] accepts.
-const MAX_DIAGONALS: usize = 32;
+pub const MAX_DIAGONALS: usize = 32;
 
 impl<T: crate::Real> Diagonals<T> {
     /// The diagonal form of `rows` (a CSR matrix) when it pays: at most

@@ -5,11 +5,14 @@
 
 use rayon::prelude::*;
 
-use crate::sparse::{Compressed, Diagonals, Index, Sliced, SLICE_LANES};
+use crate::sparse::{Compressed, Diagonals, Index, Sliced, MAX_DIAGONALS, SLICE_LANES};
 use crate::Real;
 
 /// Rows per block.
 pub const BLOCK: usize = 4096;
+/// Rows per piece when a product's dot products are taken piece by piece (a
+/// multiple of eight, see [`add_lanes`]).
+const DOT_PIECE: usize = 256;
 /// Below this many elements a pass runs on the calling thread.
 const PARALLEL_ELEMS: usize = 1 << 14;
 
@@ -69,16 +72,48 @@ fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
         }
         return vec![s];
     }
-    // lanes[l * m + c]: lane l of column c, so a step is one contiguous
-    // (vectorized) pass over eight rows.
     let mut lanes = vec![0.0f64; 8 * m];
+    let (xr, yr) = add_lanes(&mut lanes, x, y, m);
+    finish_lanes(&lanes, xr, yr, m)
+}
+
+/// [`block_dots`] in pieces: adds the whole eight-row chunks of `x` and `y`
+/// to `lanes` (`lanes[l * m + c]`: lane `l` of column `c`, so a chunk is one
+/// contiguous, vectorized pass) and returns the rows left over. Calls on
+/// consecutive pieces whose lengths are multiples of eight rows, then
+/// [`finish_lanes`], give exactly [`block_dots`] of the whole.
+#[inline(always)]
+fn add_lanes<'a, T: Real>(
+    lanes: &mut [f64],
+    x: &'a [T],
+    y: &'a [T],
+    m: usize,
+) -> (&'a [T], &'a [T]) {
     let (xc, yc) = (x.chunks_exact(8 * m), y.chunks_exact(8 * m));
     let (xr, yr) = (xc.remainder(), yc.remainder());
+    if m == 1 {
+        // The eight lanes in registers (through memory, each chunk would
+        // wait on the previous chunk's stores).
+        let mut acc: [f64; 8] = lanes.try_into().expect("eight lanes");
+        for (a, b) in xc.zip(yc) {
+            for l in 0..8 {
+                acc[l] += a[l].to_f64() * b[l].to_f64();
+            }
+        }
+        lanes.copy_from_slice(&acc);
+        return (xr, yr);
+    }
     for (a, b) in xc.zip(yc) {
         for ((s, &u), &v) in lanes.iter_mut().zip(a).zip(b) {
             *s += u.to_f64() * v.to_f64();
         }
     }
+    (xr, yr)
+}
+
+/// The column sums of `lanes` (in lane order), then the left-over rows.
+#[inline(always)]
+fn finish_lanes<T: Real>(lanes: &[f64], xr: &[T], yr: &[T], m: usize) -> Vec<f64> {
     let mut s: Vec<f64> = (0..m)
         .map(|c| (0..8).map(|l| lanes[l * m + c]).sum::<f64>())
         .collect();
@@ -470,10 +505,23 @@ pub fn diagonal_times_then<T: Real>(
         #[inline(always)]
         |(b, yb)| {
             let first = b * BLOCK;
+            if let (None, true) = (then, dot) {
+                // The dot products of each piece of rows while it is in cache.
+                let mut lanes = vec![0.0f64; 8 * m];
+                let rows = yb.len() / m;
+                let mut left = (&[][..], &[][..]);
+                for start in (0..rows).step_by(DOT_PIECE) {
+                    let end = (start + DOT_PIECE).min(rows);
+                    let piece = &mut yb[start * m..end * m];
+                    diagonal_rows(a, x, piece, first + start, m);
+                    let xs = &x[(first + start) * m..(first + end) * m];
+                    left = add_lanes(&mut lanes, xs, piece, m);
+                }
+                return finish_lanes(&lanes, left.0, left.1, m);
+            }
             diagonal_rows(a, x, yb, first, m);
             match then {
                 Some(f) => f(first, yb),
-                None if dot => block_dots(&x[first * m..first * m + yb.len()], yb, m),
                 None => Vec::new(),
             }
         },
@@ -529,12 +577,12 @@ fn diagonal_rows_with<'a, T: Real, V: Copy + 'a>(
     }
     // Interior rows: i + offset is a column for every diagonal, so every
     // position read is below ncols * m = x.len().
-    let diagonals: Vec<(&[V], isize)> = a
-        .offsets()
-        .iter()
-        .enumerate()
-        .map(|(d, &off)| (&diagonal(d)[lo..hi], off))
-        .collect();
+    // On the stack: this runs for every piece of rows of every product.
+    let mut table: [(&[V], isize); MAX_DIAGONALS] = [(&[], 0); MAX_DIAGONALS];
+    for ((d, &off), slot) in a.offsets().iter().enumerate().zip(table.iter_mut()) {
+        *slot = (&diagonal(d)[lo..hi], off);
+    }
+    let diagonals = &table[..a.offsets().len()];
     let yi = &mut yb[(lo - first) * m..(hi - first) * m];
     if m == 1 {
         // Eight rows per step, the sums in registers.
@@ -542,7 +590,7 @@ fn diagonal_rows_with<'a, T: Real, V: Copy + 'a>(
         let mut t = 0;
         for yc in &mut chunks {
             let mut acc = [T::ZERO; LANES];
-            for &(v, off) in &diagonals {
+            for &(v, off) in diagonals {
                 let j = ((lo + t) as isize + off) as usize;
                 let v: &[V; LANES] = v[t..t + LANES].try_into().expect("eight rows");
                 // SAFETY: j + LANES <= x.len() (interior rows, see above).
@@ -556,7 +604,7 @@ fn diagonal_rows_with<'a, T: Real, V: Copy + 'a>(
         }
         for yv in chunks.into_remainder() {
             let mut s = T::ZERO;
-            for &(v, off) in &diagonals {
+            for &(v, off) in diagonals {
                 s += lift(v[t]) * x[((lo + t) as isize + off) as usize];
             }
             *yv = s;
@@ -564,29 +612,36 @@ fn diagonal_rows_with<'a, T: Real, V: Copy + 'a>(
         }
     } else {
         // Eight columns of a row per step, the sums in registers (through
-        // memory, each diagonal would reload and store the row's sums).
+        // memory, each diagonal would reload and store the row's sums); the
+        // row's values and x rows are looked up once, not once per step.
+        let mut vs = [T::ZERO; MAX_DIAGONALS];
+        let mut starts = [0usize; MAX_DIAGONALS];
+        let nd = diagonals.len();
         for (t, yr) in yi.chunks_exact_mut(m).enumerate() {
+            for (d, &(v, off)) in diagonals.iter().enumerate() {
+                vs[d] = lift(v[t]);
+                starts[d] = ((lo + t) as isize + off) as usize * m;
+            }
+            let (vs, starts) = (&vs[..nd], &starts[..nd]);
             let mut c0 = 0;
-            while c0 < m {
-                let width = LANES.min(m - c0);
+            while c0 + LANES <= m {
                 let mut acc = [T::ZERO; LANES];
-                for &(v, off) in &diagonals {
-                    let j = ((lo + t) as isize + off) as usize;
-                    let v = lift(v[t]);
-                    // SAFETY: (j + 1) * m <= x.len() (interior rows, see above).
-                    let xr = unsafe { x.get_unchecked(j * m + c0..j * m + c0 + width) };
-                    if width == LANES {
-                        for l in 0..LANES {
-                            acc[l] += v * xr[l];
-                        }
-                    } else {
-                        for (s, &xv) in acc.iter_mut().zip(xr) {
-                            *s += v * xv;
-                        }
+                for (&v, &j) in vs.iter().zip(starts) {
+                    // SAFETY: j + m <= x.len() (interior rows, see above).
+                    let xr = unsafe { x.get_unchecked(j + c0..j + c0 + LANES) };
+                    for l in 0..LANES {
+                        acc[l] += v * xr[l];
                     }
                 }
-                yr[c0..c0 + width].copy_from_slice(&acc[..width]);
-                c0 += width;
+                yr[c0..c0 + LANES].copy_from_slice(&acc);
+                c0 += LANES;
+            }
+            for (c, yv) in yr.iter_mut().enumerate().skip(c0) {
+                let mut s = T::ZERO;
+                for (&v, &j) in vs.iter().zip(starts) {
+                    s += v * x[j + c];
+                }
+                *yv = s;
             }
         }
     }
@@ -1156,6 +1211,8 @@ mod tests {
                 if nrows == ncols {
                     let d0 = sparse_times(a, &x, &mut y0, m, true).unwrap();
                     let d1 = diagonal_times_then(&d, &x, &mut y1, m, true, None).unwrap();
+                    // Taken piece by piece, in exactly column_dots' order.
+                    assert_eq!(d1, column_dots(&x, &y1, m));
                     for (u, v) in d0.iter().zip(&d1) {
                         assert!((u - v).abs() <= 1e-12 * u.abs().max(1.0), "{u} vs {v}");
                     }
