@@ -2,7 +2,9 @@
 //! the same recurrences, stopping rule and iteration count as
 //! `scipy.sparse.linalg.cg`, for `m` right-hand sides at once.
 
-use super::vectors::{cg_step, column_dots, column_norms, update_direction, view, view_mut};
+use super::vectors::{
+    axpy, column_dots, column_norms, direction_step, residual_step, view, view_mut,
+};
 use super::{Callback, Operator, Options, Output};
 use crate::error::Result;
 use crate::Real;
@@ -107,7 +109,10 @@ fn cg_in_pool<T: Real>(
         if !active.iter().any(|&a| a) {
             break; // every remaining column broke down
         }
-        let rr = cg_step(&mut x, &mut r, &p, &q, &alpha);
+        let rr = residual_step(&mut r, &q, &alpha);
+        // x += alpha p rides along with the direction pass below (one pass
+        // fewer over the blocks); done on its own before any exit first.
+        let mut pending = true;
         for c in 0..m {
             if alpha[c] != T::ZERO || active[c] {
                 rnorm[c] = rr[c].sqrt();
@@ -119,11 +124,19 @@ fn cg_in_pool<T: Real>(
             }
         }
         history.push(rnorm.clone());
+        let last = !active.iter().any(|&a| a);
+        if callback.is_some() || last {
+            axpy(&alpha, &p, &mut x); // the callback sees this step's x
+            pending = false;
+        }
         if super::report(&mut callback, it, &x, &rnorm)? {
+            if pending {
+                axpy(&alpha, &p, &mut x);
+            }
             stopped = true;
             break;
         }
-        if !active.iter().any(|&a| a) {
+        if last {
             break;
         }
         let rho_new = if precond.is_some() {
@@ -144,7 +157,13 @@ fn cg_in_pool<T: Real>(
                 rho[c] = rho_new[c];
             }
         }
-        update_direction(&mut p, if precond.is_some() { &z } else { &r }, &beta);
+        let source = if precond.is_some() { &z } else { &r };
+        direction_step(
+            &mut p,
+            source,
+            &beta,
+            pending.then_some((&mut x[..], &alpha[..])),
+        );
     }
     Ok(super::square_output(
         x, converged, iterations, rnorm, history, stopped, info,

@@ -144,43 +144,26 @@ pub fn column_norms<T: Real>(x: &[T], m: usize) -> Vec<f64> {
     column_dots(x, x, m).into_iter().map(f64::sqrt).collect()
 }
 
-/// The fused CG step: `x += alpha p`, `r -= alpha q` (per-column alpha), and
-/// returns `||r[:, c]||^2`: one pass over the four vectors.
-pub fn cg_step<T: Real>(x: &mut [T], r: &mut [T], p: &[T], q: &[T], alpha: &[T]) -> Vec<f64> {
+/// The CG residual step: `r -= alpha q` (per-column alpha); returns
+/// `||r[:, c]||^2`, in one pass.
+pub fn residual_step<T: Real>(r: &mut [T], q: &[T], alpha: &[T]) -> Vec<f64> {
     let m = alpha.len();
-    let elems = x.len();
-    let items: Vec<_> = x
-        .chunks_mut(BLOCK * m)
-        .zip(r.chunks_mut(BLOCK * m))
-        .zip(p.chunks(BLOCK * m).zip(q.chunks(BLOCK * m)))
-        .collect();
+    let elems = r.len();
+    let items: Vec<_> = r.chunks_mut(BLOCK * m).zip(q.chunks(BLOCK * m)).collect();
     let partials = blocks(
         elems,
         items,
         #[inline(always)]
-        |((xb, rb), (pb, qb))| {
+        |(rb, qb)| {
             if m == 1 {
                 let a = alpha[0];
-                for ((xv, rv), (&pv, &qv)) in
-                    xb.iter_mut().zip(rb.iter_mut()).zip(pb.iter().zip(qb))
-                {
-                    *xv += a * pv;
+                for (rv, &qv) in rb.iter_mut().zip(qb) {
                     *rv -= a * qv;
                 }
             } else {
-                for ((xr, rr), (pr, qr)) in xb
-                    .chunks_exact_mut(m)
-                    .zip(rb.chunks_exact_mut(m))
-                    .zip(pb.chunks_exact(m).zip(qb.chunks_exact(m)))
-                {
+                for (rr, qr) in rb.chunks_exact_mut(m).zip(qb.chunks_exact(m)) {
                     // Zipped slices, not indices: this form vectorizes.
-                    for (((xv, rv), (&pv, &qv)), &a) in xr
-                        .iter_mut()
-                        .zip(rr.iter_mut())
-                        .zip(pr.iter().zip(qr))
-                        .zip(alpha)
-                    {
-                        *xv += a * pv;
+                    for ((rv, &qv), &a) in rr.iter_mut().zip(qr).zip(alpha) {
                         *rv -= a * qv;
                     }
                 }
@@ -191,16 +174,34 @@ pub fn cg_step<T: Real>(x: &mut [T], r: &mut [T], p: &[T], q: &[T], alpha: &[T])
     ordered_sum(partials, m)
 }
 
-/// `p = z + beta p` (per-column beta).
-pub fn update_direction<T: Real>(p: &mut [T], z: &[T], beta: &[T]) {
+/// The CG direction step: `x += alpha p` first when `x` is given (the step's
+/// update of x, sharing this pass), then `p = z + beta p` (per-column alpha
+/// and beta).
+pub fn direction_step<T: Real>(p: &mut [T], z: &[T], beta: &[T], x: Option<(&mut [T], &[T])>) {
     let m = beta.len();
     let elems = p.len();
-    let items: Vec<_> = p.chunks_mut(BLOCK * m).zip(z.chunks(BLOCK * m)).collect();
+    let (x, alpha) = match x {
+        Some((x, alpha)) => (Some(x), alpha),
+        None => (None, beta),
+    };
+    let mut x_blocks: Vec<Option<&mut [T]>> = match x {
+        Some(x) => x.chunks_mut(BLOCK * m).map(Some).collect(),
+        None => Vec::new(),
+    };
+    x_blocks.resize_with(p.len().div_ceil(BLOCK * m), || None);
+    let items: Vec<_> = p
+        .chunks_mut(BLOCK * m)
+        .zip(z.chunks(BLOCK * m))
+        .zip(x_blocks)
+        .collect();
     blocks(
         elems,
         items,
         #[inline(always)]
-        |(pb, zb)| {
+        |((pb, zb), xb)| {
+            if let Some(xb) = xb {
+                axpy_rows(xb, alpha, pb, m);
+            }
             if m == 1 {
                 let b = beta[0];
                 for (pv, &zv) in pb.iter_mut().zip(zb) {
@@ -215,6 +216,36 @@ pub fn update_direction<T: Real>(p: &mut [T], z: &[T], beta: &[T]) {
             }
         },
     );
+}
+
+/// `y += alpha x` (per-column alpha).
+pub fn axpy<T: Real>(alpha: &[T], x: &[T], y: &mut [T]) {
+    let m = alpha.len();
+    let elems = y.len();
+    let items: Vec<_> = y.chunks_mut(BLOCK * m).zip(x.chunks(BLOCK * m)).collect();
+    blocks(
+        elems,
+        items,
+        #[inline(always)]
+        |(yb, xb)| axpy_rows(yb, alpha, xb, m),
+    );
+}
+
+/// `y += alpha x` on a block (per-column alpha).
+#[inline(always)]
+fn axpy_rows<T: Real>(y: &mut [T], alpha: &[T], x: &[T], m: usize) {
+    if m == 1 {
+        let a = alpha[0];
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv += a * xv;
+        }
+        return;
+    }
+    for (yr, xr) in y.chunks_exact_mut(m).zip(x.chunks_exact(m)) {
+        for ((yv, &xv), &a) in yr.iter_mut().zip(xr).zip(alpha) {
+            *yv += a * xv;
+        }
+    }
 }
 
 /// A row-major block as a faer view.
@@ -1097,17 +1128,24 @@ mod tests {
                 let expect: f64 = (0..n).map(|i| x[i * m + c] * y[i * m + c]).sum();
                 assert_eq!(dots[c], expect, "integers sum exactly");
             }
-            let (mut xs, mut rs) = (x.clone(), y.clone());
-            let alpha = vec![0.5; m];
-            let norms = cg_step(&mut xs, &mut rs, &y, &x, &alpha);
+            let alpha: Vec<f64> = (0..m).map(|c| 0.5 + c as f64).collect();
+            let beta: Vec<f64> = (0..m).map(|c| 0.25 - c as f64).collect();
+            let mut rs = y.clone();
+            let norms = residual_step(&mut rs, &x, &alpha);
+            let (mut xs, mut p) = (x.clone(), y.clone());
+            direction_step(&mut p, &rs, &beta, Some((&mut xs, &alpha)));
+            let mut p_only = y.clone();
+            direction_step(&mut p_only, &rs, &beta, None);
+            assert_eq!(p_only, p);
             for c in 0..m {
                 let mut expect = 0.0;
                 for i in 0..n {
                     let k = i * m + c;
-                    assert_eq!(xs[k], x[k] + alpha[c] * y[k]);
                     let r = y[k] - alpha[c] * x[k];
                     assert_eq!(rs[k], r);
                     expect += r * r;
+                    assert_eq!(xs[k], x[k] + alpha[c] * y[k]);
+                    assert_eq!(p[k], r + beta[c] * y[k]);
                 }
                 assert_eq!(norms[c], expect);
             }
