@@ -508,9 +508,9 @@ def _stored_matrix_bytes(A: Any) -> int:
 def _cg_bytes_per_iteration(A: Any, m: int) -> int:
     """What one randla CG iteration must move: A once (as stored, see
     `_stored_matrix_bytes`), and the fused vector passes (product + dot: p
-    read, q written; step: x, r, p, q read, x, r written; direction: r, p
-    read, p written) = 11 vectors of n x m float64."""
-    return int(_stored_matrix_bytes(A) + 11 * 8 * A.shape[0] * m)
+    read, q written; residual: r, q read, r written; direction with the x
+    update: r, p, x read, p, x written) = 10 vectors of n x m float64."""
+    return int(_stored_matrix_bytes(A) + 10 * 8 * A.shape[0] * m)
 
 
 def _scipy_cg_count(A: Any, b: np.ndarray, rtol: float) -> tuple[np.ndarray, int]:
