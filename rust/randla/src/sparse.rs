@@ -417,8 +417,7 @@ impl<T: Copy + Default + Send + Sync> Sliced<T> {
             .into_par_iter()
             .map(|w| {
                 let range = w * window..((w + 1) * window).min(nrows);
-                let mut order: Vec<u32> = range.map(|r| r as u32).collect();
-                order.sort_unstable_by_key(|&r| (std::cmp::Reverse(len(r as usize)), r));
+                let mut order = by_decreasing_length(range, &len);
                 let nonempty = order.iter().take_while(|&&r| len(r as usize) > 0).count();
                 let empty = order.split_off(nonempty);
                 let slots: Vec<usize> = order
@@ -492,6 +491,36 @@ impl<T: Copy + Default + Send + Sync> Sliced<T> {
             values: out_val,
         })
     }
+}
+
+/// The rows of `range` by decreasing length, ties in row order: a counting
+/// sort (the lengths of short rows span a small range), or a comparison sort
+/// when some row is much longer than the range.
+fn by_decreasing_length(range: std::ops::Range<usize>, len: &impl Fn(usize) -> usize) -> Vec<u32> {
+    let longest = range.clone().map(len).max().unwrap_or(0);
+    if longest > 4 * range.len() {
+        let mut order: Vec<u32> = range.map(|r| r as u32).collect();
+        order.sort_unstable_by_key(|&r| (std::cmp::Reverse(len(r as usize)), r));
+        return order;
+    }
+    // next[l]: where the next row of length l goes (longest first).
+    let mut next = vec![0usize; longest + 1];
+    for r in range.clone() {
+        next[len(r)] += 1;
+    }
+    let mut at = 0;
+    for l in (0..=longest).rev() {
+        let count = next[l];
+        next[l] = at;
+        at += count;
+    }
+    let mut order = vec![0u32; range.len()];
+    for r in range {
+        let l = len(r);
+        order[next[l]] = r as u32;
+        next[l] += 1;
+    }
+    order
 }
 
 impl<T> Sliced<T> {
@@ -627,5 +656,21 @@ mod tests {
         let ones = vec![1.0; n];
         let c = Compressed::new(n, n, &ptr, &scattered, &ones).unwrap();
         assert!(Diagonals::from_rows(&c).is_none());
+    }
+
+    #[test]
+    fn rows_by_decreasing_length() {
+        for lens in [
+            (0..1000).map(|r| (r * 7919) % 13).collect::<Vec<usize>>(),
+            (0..50)
+                .map(|r| if r == 17 { 10_000 } else { r % 3 })
+                .collect(),
+        ] {
+            let len = |r: usize| lens[r - 100];
+            let order = by_decreasing_length(100..100 + lens.len(), &len);
+            let mut expect: Vec<u32> = (100..100 + lens.len() as u32).collect();
+            expect.sort_by_key(|&r| (std::cmp::Reverse(len(r as usize)), r));
+            assert_eq!(order, expect);
+        }
     }
 }
