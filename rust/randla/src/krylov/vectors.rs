@@ -43,12 +43,24 @@ fn blocks<B: Send, R: Send>(
 
 fn ordered_sum(partials: Vec<Vec<f64>>, m: usize) -> Vec<f64> {
     let mut total = vec![0.0; m];
-    for p in partials {
-        for (t, v) in total.iter_mut().zip(p) {
+    sum_into(&mut total, partials);
+    total
+}
+
+/// At most eight fixed groups of `0..len` (boundaries from `len` only), for
+/// kernels that keep one partial result per group.
+fn eight_groups(len: usize) -> Vec<std::ops::Range<usize>> {
+    crate::parallel::even_blocks(len, len.div_ceil(8).max(1))
+}
+
+/// `z = sum of parts`, added in order onto zeros.
+fn sum_into<T: Real>(z: &mut [T], parts: Vec<Vec<T>>) {
+    z.fill(T::ZERO);
+    for part in parts {
+        for (t, v) in z.iter_mut().zip(part) {
             *t += v;
         }
     }
-    total
 }
 
 /// Per-block column dot products, accumulated in f64 in eight lanes (row `i`
@@ -57,21 +69,6 @@ fn ordered_sum(partials: Vec<Vec<f64>>, m: usize) -> Vec<f64> {
 /// like a single solve.
 #[inline(always)]
 fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
-    if m == 1 {
-        let mut lanes = [0.0f64; 8];
-        let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
-        let (xr, yr) = (xc.remainder(), yc.remainder());
-        for (a, b) in xc.zip(yc) {
-            for l in 0..8 {
-                lanes[l] += a[l].to_f64() * b[l].to_f64();
-            }
-        }
-        let mut s = lanes.iter().sum::<f64>();
-        for (a, b) in xr.iter().zip(yr) {
-            s += a.to_f64() * b.to_f64();
-        }
-        return vec![s];
-    }
     let mut lanes = vec![0.0f64; 8 * m];
     let (xr, yr) = add_lanes(&mut lanes, x, y, m);
     finish_lanes(&lanes, xr, yr, m)
@@ -778,7 +775,7 @@ pub fn sliced_times_then_transpose<T: Real>(
         "block shapes"
     );
     let windows = a.windows();
-    let groups = crate::parallel::even_blocks(windows, windows.div_ceil(8).max(1));
+    let groups = eight_groups(windows);
     let mut items = Vec::with_capacity(groups.len());
     let mut rest = &mut y[..];
     for g in &groups {
@@ -803,15 +800,9 @@ pub fn sliced_times_then_transpose<T: Real>(
             (acc, sum)
         },
     );
-    let mut total = 0.0f64;
-    z.fill(T::ZERO);
-    for (acc, sum) in partials {
-        total += sum;
-        for (t, v) in z.iter_mut().zip(acc) {
-            *t += v;
-        }
-    }
-    vec![total]
+    let (accs, sums): (Vec<_>, Vec<f64>) = partials.into_iter().unzip();
+    sum_into(z, accs);
+    vec![sums.into_iter().fold(0.0, |t, s| t + s)]
 }
 
 /// [`sparse_transpose_times`] for one column and a sliced matrix whose window
@@ -822,7 +813,7 @@ pub fn sliced_transpose_times<T: Real>(a: &Sliced<T>, y: &[T], z: &mut [T]) {
         "block shapes"
     );
     let windows = a.windows();
-    let groups = crate::parallel::even_blocks(windows, windows.div_ceil(8).max(1));
+    let groups = eight_groups(windows);
     let zlen = z.len();
     let partials = blocks(
         a.nrows() * 8,
@@ -837,12 +828,7 @@ pub fn sliced_transpose_times<T: Real>(a: &Sliced<T>, y: &[T], z: &mut [T]) {
             acc
         },
     );
-    z.fill(T::ZERO);
-    for acc in partials {
-        for (t, v) in z.iter_mut().zip(acc) {
-            *t += v;
-        }
-    }
+    sum_into(z, partials);
 }
 
 /// `yr = sum_k vals[k] x[idx[k], :]` for one line of a sparse matrix, `x`
@@ -982,7 +968,7 @@ pub fn sparse_times_then_transpose<T: Real, I: Index>(
         x.len() == a.minor() * m && y.len() == a.major() * m && z.len() == x.len(),
         "block shapes"
     );
-    let chunks = crate::parallel::even_blocks(a.major(), a.major().div_ceil(8).max(1));
+    let chunks = eight_groups(a.major());
     let mut items = Vec::with_capacity(chunks.len());
     let mut rest = &mut y[..];
     for range in &chunks {
@@ -1040,17 +1026,9 @@ pub fn sparse_times_then_transpose<T: Real, I: Index>(
             (acc, sums)
         },
     );
-    let mut total = vec![0.0f64; m];
-    z.fill(T::ZERO);
-    for (acc, sums) in partials {
-        for (t, s) in total.iter_mut().zip(sums) {
-            *t += s;
-        }
-        for (t, v) in z.iter_mut().zip(acc) {
-            *t += v;
-        }
-    }
-    total
+    let (accs, sums): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+    sum_into(z, accs);
+    ordered_sum(sums, m)
 }
 
 /// `y = A^T x` for a sparse `A` given by its rows (the same as `y = B x` for
@@ -1067,7 +1045,7 @@ pub fn sparse_transpose_times<T: Real, I: Index>(
         x.len() == a.major() * m && y.len() == a.minor() * m,
         "block shapes"
     );
-    let chunks = crate::parallel::even_blocks(a.major(), a.major().div_ceil(8).max(1));
+    let chunks = eight_groups(a.major());
     let partials = blocks(
         a.nnz() + y.len(),
         chunks,
