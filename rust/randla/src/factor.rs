@@ -535,21 +535,26 @@ pub fn product_row_norms<T: Real>(a: MatRef<'_, T>, m: MatRef<'_, T>, single: bo
             let (rows, d) = (block.nrows(), block.ncols());
             // The block rounded to f32, row-major (contiguous conversions).
             buf.resize(rows * d, 0.0);
-            for (i, dst) in buf.chunks_exact_mut(d).enumerate() {
-                let src = block.row(i);
-                match src.try_as_row_major() {
-                    Some(r) => {
-                        for (o, v) in dst.iter_mut().zip(r.as_slice()) {
-                            *o = v.to_f64() as f32;
+            crate::simd::dispatch(
+                #[inline(always)]
+                || {
+                    for (i, dst) in buf.chunks_exact_mut(d).enumerate() {
+                        let src = block.row(i);
+                        match src.try_as_row_major() {
+                            Some(r) => {
+                                for (o, v) in dst.iter_mut().zip(r.as_slice()) {
+                                    *o = v.to_f64() as f32;
+                                }
+                            }
+                            None => {
+                                for (j, o) in dst.iter_mut().enumerate() {
+                                    *o = src[j].to_f64() as f32;
+                                }
+                            }
                         }
                     }
-                    None => {
-                        for (j, o) in dst.iter_mut().enumerate() {
-                            *o = src[j].to_f64() as f32;
-                        }
-                    }
-                }
-            }
+                },
+            );
             let a32 = MatRef::from_row_major_slice(&buf[..], rows, d);
             product(y, a32, m32.as_ref(), upper);
         })
@@ -580,12 +585,19 @@ fn blocked_row_norms<T: Real, S: Real>(
                 let mut y = buf.as_mut().get_mut(..norms.len(), ..);
                 product(block, y.rb_mut(), scratch);
                 norms.fill(0.0);
-                for j in 0..t {
-                    for (o, v) in norms.iter_mut().zip(y.rb().col(j).iter()) {
-                        let v = v.to_f64();
-                        *o += v * v;
-                    }
-                }
+                let y = y.rb();
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for j in 0..t {
+                            let col = y.col(j).try_as_col_major().expect("a column-major buffer");
+                            for (o, v) in norms.iter_mut().zip(col.as_slice()) {
+                                let v = v.to_f64();
+                                *o += v * v;
+                            }
+                        }
+                    },
+                );
             },
         );
     });
