@@ -444,28 +444,39 @@ impl<T: Copy + Default + Send + Sync> Sliced<T> {
         let total = *starts.last().expect("starts at 0");
         let mut out_idx = vec![0u32; total];
         let mut out_val = vec![T::default(); total];
-        // Fill each chunk's slots; chunks own disjoint ranges of the output.
-        let mut pieces = Vec::with_capacity(starts.len() - 1);
+        // Fill window by window (each owns a contiguous range of the output),
+        // visiting its rows in row order: the input streams in sequence and
+        // the scattered writes stay within the window's slots. Lanes past the
+        // last nonempty row keep their zeros (at column 0).
+        let mut pieces = Vec::with_capacity(windows.len());
         let (mut ri, mut rv) = (&mut out_idx[..], &mut out_val[..]);
-        for c in 0..starts.len() - 1 {
-            let size = starts[c + 1] - starts[c];
+        for w in 0..windows.len() {
+            let size = starts[window_chunks[w + 1]] - starts[window_chunks[w]];
             let (pi, ti) = ri.split_at_mut(size);
             let (pv, tv) = rv.split_at_mut(size);
-            pieces.push((c, pi, pv));
+            pieces.push((w, pi, pv));
             ri = ti;
             rv = tv;
         }
-        pieces.into_par_iter().for_each(|(c, pi, pv)| {
-            let slots = pi.len() / SLICE_LANES;
-            for (l, &row) in lanes[c * SLICE_LANES..(c + 1) * SLICE_LANES]
-                .iter()
-                .enumerate()
-            {
-                if row == u32::MAX {
-                    continue; // zeros at column 0
+        pieces.into_par_iter().for_each(|(w, pi, pv)| {
+            let first_row = w * window;
+            let (c0, c1) = (window_chunks[w], window_chunks[w + 1]);
+            let base = starts[c0];
+            // Where each row of the window sits: its chunk and lane.
+            let mut place = vec![(0usize, 0usize); window.min(nrows - first_row)];
+            for (p, &row) in lanes[c0 * SLICE_LANES..c1 * SLICE_LANES].iter().enumerate() {
+                if row != u32::MAX {
+                    place[row as usize - first_row] = (c0 + p / SLICE_LANES, p % SLICE_LANES);
                 }
-                let row = row as usize;
+            }
+            for (t, &(c, l)) in place.iter().enumerate() {
+                let row = first_row + t;
                 let (lo, hi) = (indptr[row].to_usize(), indptr[row + 1].to_usize());
+                if lo == hi {
+                    continue; // an empty row has no lane
+                }
+                let at = starts[c] - base;
+                let slots = (starts[c + 1] - starts[c]) / SLICE_LANES;
                 let last = indices[hi - 1].to_usize() as u32;
                 for s in 0..slots {
                     let (j, v) = if lo + s < hi {
@@ -473,8 +484,8 @@ impl<T: Copy + Default + Send + Sync> Sliced<T> {
                     } else {
                         (last, T::default())
                     };
-                    pi[s * SLICE_LANES + l] = j;
-                    pv[s * SLICE_LANES + l] = v;
+                    pi[at + s * SLICE_LANES + l] = j;
+                    pv[at + s * SLICE_LANES + l] = v;
                 }
             }
         });

@@ -2,7 +2,7 @@
 //! x0`, `alpha_1 v_1 = A^T u_1`, then `beta u = A v - alpha u` and
 //! `alpha v = A^T u - beta v`, column by column on row-major blocks.
 
-use super::vectors::{axpby, axpby_dots, column_norms, scale, view, view_mut};
+use super::vectors::{axpby, axpby_dots, axpby_dots_in_block, column_norms, scale, view, view_mut};
 use super::Operator;
 use crate::error::Result;
 use crate::Real;
@@ -45,14 +45,9 @@ impl<T: Real> GolubKahan<T> {
         let mut av = vec![T::ZERO; rows * m];
         let mut v = vec![T::ZERO; cols * m];
         // u = b - A x0 and A^T u in one pass where the operator offers it.
+        let (ones, minus) = (vec![T::ONE; m], vec![-T::ONE; m]);
         let residual = |first: usize, yb: &mut [T]| -> Vec<f64> {
-            let bb = &b[first * m..first * m + yb.len()];
-            let mut sums = vec![0.0f64; m];
-            for (t, (y, &bv)) in yb.iter_mut().zip(bb).enumerate() {
-                *y = bv - *y;
-                sums[t % m] += y.to_f64() * y.to_f64();
-            }
-            sums
+            axpby_dots_in_block(&ones, &b[first * m..first * m + yb.len()], &minus, yb)
         };
         let fused = match x0 {
             Some(x0) => a.apply_then_transpose(x0, &mut av, &mut v, m, &residual)?,
@@ -70,7 +65,7 @@ impl<T: Real> GolubKahan<T> {
                 let mut u = b.to_vec();
                 if let Some(x0) = x0 {
                     a.apply(view(x0, cols, m), view_mut(&mut av, rows, m))?;
-                    axpby(&vec![-T::ONE; m], &av, &vec![T::ONE; m], &mut u);
+                    axpby(&minus, &av, &ones, &mut u);
                 }
                 let beta = column_norms(&u, m);
                 normalize(&mut u, &beta);
@@ -101,27 +96,9 @@ impl<T: Real> GolubKahan<T> {
         let neg_alpha: Vec<T> = alpha.iter().map(|&x| T::from_f64(-x)).collect();
         let u = &self.u;
         // av = A v - alpha u and its column norms.
+        let ones = vec![T::ONE; m];
         let subtract = |first: usize, yb: &mut [T]| -> Vec<f64> {
-            let ub = &u[first * m..first * m + yb.len()];
-            let mut sums = vec![0.0f64; m];
-            if m == 1 {
-                let (na, mut acc) = (neg_alpha[0], 0.0f64);
-                for (yv, &uv) in yb.iter_mut().zip(ub) {
-                    let t = *yv + na * uv;
-                    *yv = t;
-                    acc += t.to_f64() * t.to_f64();
-                }
-                sums[0] = acc;
-            } else {
-                for (yr, ur) in yb.chunks_exact_mut(m).zip(ub.chunks_exact(m)) {
-                    for c in 0..m {
-                        let t = yr[c] + neg_alpha[c] * ur[c];
-                        yr[c] = t;
-                        sums[c] += t.to_f64() * t.to_f64();
-                    }
-                }
-            }
-            sums
+            axpby_dots_in_block(&neg_alpha, &u[first * m..first * m + yb.len()], &ones, yb)
         };
         let fused = a.apply_then_transpose(&self.v, &mut self.av, &mut self.atu, m, &subtract)?;
         let was_fused = fused.is_some();

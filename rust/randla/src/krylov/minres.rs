@@ -7,7 +7,7 @@
 //! norm, plus scipy's safeguards: `x` an eigenvector (istop 2, converged),
 //! `cond(A) >= 0.1/eps` (info -4) and an indefinite `M` (info -9).
 
-use super::vectors::{axpby, axpby_dots, column_dots, column_norms, minres_update};
+use super::vectors::{axpby, axpby_dots, column_dots, column_norms, dots_in_block, minres_update};
 use super::{Callback, Operator, Options, Output};
 use crate::error::Result;
 use crate::Real;
@@ -146,30 +146,29 @@ fn minres_in_pool<T: Real>(
             let rows = yb.len() / m;
             let vb = &v_ref[first * m..(first + rows) * m];
             let rb = &r1_ref[first * m..(first + rows) * m];
-            let mut sums = vec![0.0f64; m];
-            if m == 1 {
-                let c = c1[0];
-                let mut acc = 0.0f64;
-                for ((yv, &vv), &rv) in yb.iter_mut().zip(vb).zip(rb) {
-                    let t = *yv - shift_t * vv + c * rv;
-                    *yv = t;
-                    acc += vv.to_f64() * t.to_f64();
-                }
-                sums[0] = acc;
-            } else {
-                for ((yr, vr), rr) in yb
-                    .chunks_exact_mut(m)
-                    .zip(vb.chunks_exact(m))
-                    .zip(rb.chunks_exact(m))
-                {
-                    for c in 0..m {
-                        let t = yr[c] - shift_t * vr[c] + c1[c] * rr[c];
-                        yr[c] = t;
-                        sums[c] += vr[c].to_f64() * t.to_f64();
+            // Called through `dyn Fn` from inside the product: dispatch here.
+            crate::simd::dispatch(
+                #[inline(always)]
+                || {
+                    if m == 1 {
+                        let c = c1[0];
+                        for ((yv, &vv), &rv) in yb.iter_mut().zip(vb).zip(rb) {
+                            *yv = *yv - shift_t * vv + c * rv;
+                        }
+                    } else {
+                        for ((yr, vr), rr) in yb
+                            .chunks_exact_mut(m)
+                            .zip(vb.chunks_exact(m))
+                            .zip(rb.chunks_exact(m))
+                        {
+                            for c in 0..m {
+                                yr[c] = yr[c] - shift_t * vr[c] + c1[c] * rr[c];
+                            }
+                        }
                     }
-                }
-            }
-            sums
+                    dots_in_block(vb, yb, m)
+                },
+            )
         };
         let alfa = a.apply_then(&v, &mut next, m, &lanczos)?;
         let coef: Vec<T> = (0..m)

@@ -74,6 +74,13 @@ fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
     finish_lanes(&lanes, xr, yr, m)
 }
 
+/// [`block_dots`] for kernels outside this module that run one block of rows
+/// on the calling thread (inline into the caller's [`crate::simd::dispatch`]).
+#[inline(always)]
+pub fn dots_in_block<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
+    block_dots(x, y, m)
+}
+
 /// [`block_dots`] in pieces: adds the whole eight-row chunks of `x` and `y`
 /// to `lanes` (`lanes[l * m + c]`: lane `l` of column `c`, so a chunk is one
 /// contiguous, vectorized pass) and returns the rows left over. Calls on
@@ -316,23 +323,37 @@ pub fn axpby_dots<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) -> Vec<f64> {
         elems,
         items,
         #[inline(always)]
-        |(yb, xb)| {
-            if m == 1 {
-                let (a, b) = (a[0], b[0]);
-                for (yv, &xv) in yb.iter_mut().zip(xb) {
-                    *yv = a * xv + b * *yv;
-                }
-            } else {
-                for (yr, xr) in yb.chunks_exact_mut(m).zip(xb.chunks_exact(m)) {
-                    for (((yv, &xv), &ac), &bc) in yr.iter_mut().zip(xr).zip(a).zip(b) {
-                        *yv = ac * xv + bc * *yv;
-                    }
-                }
-            }
-            block_dots(yb, yb, m)
-        },
+        |(yb, xb)| axpby_block(a, xb, b, yb),
     );
     ordered_sum(partials, m)
+}
+
+/// [`axpby_dots`] for one block of rows, on the calling thread: for the
+/// epilogues of the sparse products, which already run inside a parallel
+/// product (and are called through `dyn Fn`, so they dispatch here).
+pub fn axpby_dots_in_block<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) -> Vec<f64> {
+    crate::simd::dispatch(
+        #[inline(always)]
+        || axpby_block(a, x, b, y),
+    )
+}
+
+#[inline(always)]
+fn axpby_block<T: Real>(a: &[T], x: &[T], b: &[T], y: &mut [T]) -> Vec<f64> {
+    let m = a.len();
+    if m == 1 {
+        let (a, b) = (a[0], b[0]);
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv = a * xv + b * *yv;
+        }
+    } else {
+        for (yr, xr) in y.chunks_exact_mut(m).zip(x.chunks_exact(m)) {
+            for (((yv, &xv), &ac), &bc) in yr.iter_mut().zip(xr).zip(a).zip(b) {
+                *yv = ac * xv + bc * *yv;
+            }
+        }
+    }
+    block_dots(y, y, m)
 }
 
 /// MINRES's direction and iterate update in one pass:
