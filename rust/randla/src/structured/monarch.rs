@@ -7,9 +7,10 @@
 //! `e` sits at column `b * block_stride + e * element_stride`. The forward
 //! product reads `x` in contiguous blocks and `w2` in interleaved ones (the
 //! permutation `P_mid` is that stride); each block product is a GEMM over a
-//! chunk of rows, chunks run in parallel. Into a row-major output the
-//! forward product's last permutation is a transpose of each row (from a
-//! small buffer the blocks write contiguously), not strided GEMM stores.
+//! chunk of rows, chunks run in parallel. With row-major data the
+//! permutation at either end (the forward product's output, the transpose's
+//! input) is a transpose of each row through a small buffer, so the GEMMs
+//! read and write contiguous blocks rather than strided columns.
 
 use faer::linalg::matmul::matmul;
 use faer::prelude::ReborrowMut;
@@ -347,6 +348,21 @@ impl<'a, T: Real> Monarch<'a, T> {
         let (l, s) = (self.w2.count, self.w2.rows);
         let staged = !transpose && y.col_stride() == 1 && l > 1 && s > 1;
         let stream = y.nrows() * y.ncols() * std::mem::size_of::<T>() >= STREAM_BYTES;
+        // The transpose reads x's columns interleaved (block li's input ss at
+        // column ss l + li): from a row-major x each row is first transposed
+        // into a buffer, so the blocks read it contiguously.
+        let staged_in = transpose && x.col_stride() == 1 && l > 1 && s > 1;
+        let first = if staged_in {
+            Stage {
+                input: Layout {
+                    block: s,
+                    element: 1,
+                },
+                ..first
+            }
+        } else {
+            first
+        };
         let second = if staged {
             Stage {
                 output: Output::Affine(Layout {
@@ -360,7 +376,8 @@ impl<'a, T: Real> Monarch<'a, T> {
         };
         // The middle buffer of a chunk is written in full by the first stage
         // before the second reads it: one buffer per thread, reused (and the
-        // staging buffer likewise).
+        // staging buffer likewise: the transpose stages x's rows in it, the
+        // forward product the second factor's output).
         let run_chunk = |bufs: &mut (Mat<T>, Vec<T>),
                          rows: std::ops::Range<usize>,
                          mut y: MatMut<'_, T>,
@@ -369,7 +386,24 @@ impl<'a, T: Real> Monarch<'a, T> {
             if mid.nrows() != rows.len() {
                 *mid = Mat::<T>::zeros(rows.len(), middle);
             }
-            first.run(x.subrows(rows.start, rows.len()), mid.as_mut(), par);
+            let xc = x.subrows(rows.start, rows.len());
+            if staged_in {
+                let width = l * s;
+                out.resize(rows.len() * width, T::ZERO);
+                for (i, dst) in out.chunks_exact_mut(width).enumerate() {
+                    // SAFETY: x's column stride is 1, so row i holds `width`
+                    // contiguous elements.
+                    let src = unsafe { std::slice::from_raw_parts(xc.ptr_at(i, 0), width) };
+                    transpose_into(src, dst, s, l, false);
+                }
+                first.run(
+                    MatRef::from_row_major_slice(out, rows.len(), width),
+                    mid.as_mut(),
+                    par,
+                );
+            } else {
+                first.run(xc, mid.as_mut(), par);
+            }
             if staged {
                 out.resize(rows.len() * l * s, T::ZERO);
                 let width = l * s;
@@ -622,6 +656,13 @@ mod tests {
         mon.apply_rows(xt.as_ref(), yt.as_mut(), true).unwrap();
         let want = &xt * &dense;
         assert!((&yt - &want).norm_max() < 1e-12);
+        // A row-major input to the transpose is staged (each row transposed
+        // into a buffer first): the same values.
+        let xt_rows: Vec<f64> = (0..batch * m).map(|t| xt[(t / m, t % m)]).collect();
+        let mut yt2 = Mat::zeros(batch, n);
+        let xt_rm = MatRef::from_row_major_slice(&xt_rows, batch, m);
+        mon.apply_rows(xt_rm, yt2.as_mut(), true).unwrap();
+        assert!((&yt2 - &want).norm_max() < 1e-12);
     }
 
     #[test]
