@@ -70,10 +70,14 @@ impl<'a> Projection<'a> {
     }
 
     fn from_rows(rows: Cow<'a, [f64]>, n: usize, r: usize) -> Self {
-        let norms: Vec<f64> = rows
-            .chunks_exact(r.max(1))
-            .map(|row| row.iter().map(|x| x * x).sum())
-            .collect();
+        let norms: Vec<f64> = crate::simd::dispatch(
+            #[inline(always)]
+            || {
+                rows.chunks_exact(r.max(1))
+                    .map(|row| dot(row, row))
+                    .collect()
+            },
+        );
         let mut total = 0.0;
         let cumulative = norms
             .iter()
@@ -109,10 +113,13 @@ impl<'a> Projection<'a> {
         let r = self.r;
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let mut picked = Vec::with_capacity(r);
-        // Orthonormal directions spanned by the picked rows (row-major, t x r).
-        let mut dirs: Vec<f64> = Vec::with_capacity(r * r);
-        let mut draw = 0u64;
+        // The orthonormal directions spanned by the picked rows, stored by
+        // columns: entry c of direction k at dirs[c r + k]. Then `D v` is r
+        // contiguous axpys over the directions (no per-direction reduction).
+        let mut dirs = vec![0.0; r * r];
+        let mut coef = vec![0.0; r];
         let mut w = vec![0.0; r];
+        let mut draw = 0u64;
         // Proposals are bounded only in probability; a cap turns a
         // non-orthonormal V (probabilities that do not add up) into an error.
         let cap = 64 * (r as u64 + 1) * (r as u64 + 1) + 1_000_000;
@@ -121,6 +128,7 @@ impl<'a> Projection<'a> {
                 draw < cap,
                 "projection DPP: no acceptance after {draw} proposals; V is not orthonormal"
             );
+            let t = picked.len();
             let u = stream.uniform_at_lane(draw, lane) * total;
             let accept = stream.uniform_at_lane(draw + 1, lane);
             draw += 2;
@@ -129,76 +137,111 @@ impl<'a> Projection<'a> {
             if nj <= 0.0 || picked.contains(&j) {
                 continue;
             }
-            // |P_t v_j|^2 = |v_j|^2 - |D v_j|^2 (D: the picked directions);
-            // the difference is recomputed by Gram-Schmidt where it cancels.
+            // |P_t v_j|^2 = |v_j|^2 - |D v_j|^2; the difference is
+            // recomputed by Gram-Schmidt where it cancels.
             let vj = self.row(j);
-            let mut projected = 0.0;
-            for d in dirs.chunks_exact(r) {
-                let c = dot(d, vj);
-                projected += c * c;
-            }
-            let mut residual = nj - projected;
+            let mut residual = nj - coefficients(vj, &dirs, t, &mut coef);
             if residual < 1e-4 * nj {
-                residual = self.residual(vj, &dirs, &mut w);
+                residual = gram_schmidt(vj, &dirs, t, &mut coef, &mut w);
             }
             if accept * nj >= residual {
                 continue;
             }
             // The new direction: P_t v_j by two passes of Gram-Schmidt.
-            let residual = self.residual(vj, &dirs, &mut w);
+            let residual = gram_schmidt(vj, &dirs, t, &mut coef, &mut w);
             if residual <= 0.0 {
                 continue;
             }
             let scale = 1.0 / residual.sqrt();
-            dirs.extend(w.iter().map(|x| x * scale));
+            for (c, &wc) in w.iter().enumerate() {
+                dirs[c * r + t] = wc * scale;
+            }
             picked.push(j);
         }
         Ok(picked)
     }
 }
 
-impl Projection<'_> {
-    /// `w = P_t v` by two passes of Gram-Schmidt against `dirs`; returns `|w|^2`.
-    #[inline(always)]
-    fn residual(&self, v: &[f64], dirs: &[f64], w: &mut [f64]) -> f64 {
-        w.copy_from_slice(v);
-        for _ in 0..2 {
-            for d in dirs.chunks_exact(self.r) {
-                let c = dot(d, w);
-                for (wi, di) in w.iter_mut().zip(d) {
-                    *wi -= c * di;
-                }
-            }
+/// `coef = D v` for the first `t` directions of `dirs` (stored by columns,
+/// see [`Projection::sample`]); returns `|D v|^2`.
+#[inline(always)]
+fn coefficients(v: &[f64], dirs: &[f64], t: usize, coef: &mut [f64]) -> f64 {
+    let r = v.len();
+    let coef = &mut coef[..t];
+    coef.fill(0.0);
+    // Four entries of v per sweep over coef (each coef[k] still adds its
+    // products in the order of c): a quarter of the loads and stores.
+    let whole = r / 4 * 4;
+    for c in (0..whole).step_by(4) {
+        let (v0, v1, v2, v3) = (v[c], v[c + 1], v[c + 2], v[c + 3]);
+        let d0 = &dirs[c * r..c * r + t];
+        let d1 = &dirs[(c + 1) * r..(c + 1) * r + t];
+        let d2 = &dirs[(c + 2) * r..(c + 2) * r + t];
+        let d3 = &dirs[(c + 3) * r..(c + 3) * r + t];
+        for ((((a, &x0), &x1), &x2), &x3) in coef.iter_mut().zip(d0).zip(d1).zip(d2).zip(d3) {
+            *a = *a + v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3;
         }
-        dot(w, w)
     }
+    for (c, &vc) in v.iter().enumerate().skip(whole) {
+        for (a, &d) in coef.iter_mut().zip(&dirs[c * r..c * r + t]) {
+            *a += vc * d;
+        }
+    }
+    dot(coef, coef)
+}
+
+/// `w = P_t v` by two passes of classical Gram-Schmidt against the first
+/// `t` directions ("twice is enough"); returns `|w|^2`.
+#[inline(always)]
+fn gram_schmidt(v: &[f64], dirs: &[f64], t: usize, coef: &mut [f64], w: &mut [f64]) -> f64 {
+    let r = v.len();
+    w.copy_from_slice(v);
+    for _ in 0..2 {
+        coefficients(w, dirs, t, coef);
+        for (c, wc) in w.iter_mut().enumerate() {
+            *wc -= dot(&coef[..t], &dirs[c * r..c * r + t]);
+        }
+    }
+    dot(w, w)
 }
 
 /// A dot product in sixteen independent lanes (vectorizes; the summation
 /// order is fixed, so every instruction set gives the same bits).
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    const LANES: usize = 16;
-    let mut acc = [0.0f64; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    const HALF: usize = 8;
+    let (mut lo, mut hi) = ([0.0f64; HALF], [0.0f64; HALF]);
+    let (ca, cb) = (a.chunks_exact(2 * HALF), b.chunks_exact(2 * HALF));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
+        for l in 0..HALF {
+            lo[l] += x[l] * y[l];
+            hi[l] += x[HALF + l] * y[HALF + l];
         }
     }
     let mut tail = 0.0;
     for (x, y) in ra.iter().zip(rb) {
         tail += x * y;
     }
-    let mut width = LANES;
+    sum_lanes(lo, hi, tail)
+}
+
+/// The lanes of [`dot`] summed by halving. Kept out of line: inlined, the
+/// halving pattern made the compiler split the lanes into 128-bit pieces
+/// for the whole loop instead of two 512-bit registers.
+#[inline(never)]
+fn sum_lanes(mut lo: [f64; 8], hi: [f64; 8], tail: f64) -> f64 {
+    for (l, h) in lo.iter_mut().zip(hi) {
+        *l += h;
+    }
+    let mut width = lo.len();
     while width > 1 {
         width /= 2;
         for l in 0..width {
-            acc[l] += acc[l + width];
+            lo[l] += lo[l + width];
         }
     }
-    acc[0] + tail
+    lo[0] + tail
 }
 
 /// Checks `max |(V^T V - I) x| <= tol max |x|` on `probes` fixed Gaussian
