@@ -365,6 +365,44 @@ def test_class_bad_input(rng) -> None:
         M @ rng.standard_normal((42, 2))  # m rows, not n
     with pytest.raises(ValueError):
         M.T @ rng.standard_normal((15, 2))
+    # Non-finite inputs are found by the product itself (chunk by chunk),
+    # and named as the argument.
+    for value in [np.nan, np.inf, -np.inf]:
+        X = rng.standard_normal((15, 3))
+        X[7, 2] = value
+        with pytest.raises(ValueError, match=r"\bX\b.*NaN or infinity"):
+            M @ X
+        Y = rng.standard_normal((42, 3))
+        Y[5, 0] = value
+        with pytest.raises(ValueError, match=r"\bX\b.*NaN or infinity"):
+            M.T @ Y
+        with pytest.raises(ValueError, match=r"\bX\b.*NaN or infinity"):
+            X.T @ M.T
+
+
+def test_class_rmatmul_with_an_ndarray(rng) -> None:
+    """``X @ M`` with X a numpy array defers to Monarch (numpy does not try to convert M)."""
+    w1, w2 = random_factors(rng, (3, 4, 5, 6, 7, 2))
+    M = Monarch(w1, w2)
+    D = monarch_dense_reference(w1, w2)
+    X = rng.standard_normal((4, 42))
+    np.testing.assert_allclose(X @ M, X @ D, rtol=1e-10, atol=1e-10 * np.abs(D).max())
+    v = rng.standard_normal(42)
+    np.testing.assert_allclose(v @ M, v @ D, rtol=1e-10, atol=1e-10 * np.abs(D).max())
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_multiply_finds_a_non_finite_entry_in_any_chunk(order, rng) -> None:
+    """The core checks x chunk by chunk (128 rows): an entry in the last chunk counts."""
+    w1, w2 = random_factors(rng, (4, 4, 4, 4, 4, 4))
+    x = np.array(rng.standard_normal((1000, 16)), order=order)
+    x[-1, -1] = np.inf
+    with pytest.raises(ValueError, match=r"\bx\b.*NaN or infinity"):
+        multiply(x, w1, w2)
+    x[-1, -1] = 0.0
+    np.testing.assert_allclose(
+        multiply(x, w1, w2), x @ monarch_dense_reference(w1, w2).T, rtol=1e-10, atol=1e-10
+    )
 
 
 # --- project ------------------------------------------------------------------------

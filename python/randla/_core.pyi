@@ -171,6 +171,7 @@ def monarch_apply(
     w2: npt.NDArray[np.floating],
     out: npt.NDArray[np.floating],
     transpose: bool = False,
+    name: str = "x",
 ) -> None: ...
 def monarch_project(
     m: npt.NDArray[np.floating], nblocks: int

@@ -53,6 +53,7 @@ fn monarch_apply_typed<T: Real + Element>(
     w2: &Bound<'_, PyAny>,
     out: &Bound<'_, PyAny>,
     transpose: bool,
+    name: &str,
 ) -> PyResult<()> {
     let x: PyReadonlyArray2<T> = x.extract()?;
     let (w1, w2): (PyReadonlyArrayDyn<T>, PyReadonlyArrayDyn<T>) = (w1.extract()?, w2.extract()?);
@@ -60,12 +61,20 @@ fn monarch_apply_typed<T: Real + Element>(
     let mon = Monarch::new(blocks(&w1, "w1")?, blocks(&w2, "w2")?)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let (x, y) = (mat_ref(&x), mat_mut(&mut out));
-    run(py, || mon.apply_rows(x, y, transpose))
+    run(py, || {
+        mon.apply_rows(x, y, transpose).map_err(|e| match e {
+            // The input's finiteness is checked in the product, under its Python name.
+            randla::Error::InvalidArgument(m) if m == monarch::NONFINITE_INPUT => {
+                randla::Error::InvalidArgument(format!("{name} contains NaN or infinity"))
+            }
+            e => e,
+        })
+    })
 }
 
 /// `out = x M^T` (or `x M` when `transpose`) for the Monarch matrix of (w1, w2).
 #[pyfunction]
-#[pyo3(signature = (x, w1, w2, out, transpose=false))]
+#[pyo3(signature = (x, w1, w2, out, transpose=false, name="x"))]
 fn monarch_apply(
     py: Python<'_>,
     x: &Bound<'_, PyAny>,
@@ -73,9 +82,10 @@ fn monarch_apply(
     w2: &Bound<'_, PyAny>,
     out: &Bound<'_, PyAny>,
     transpose: bool,
+    name: &str,
 ) -> PyResult<()> {
     by_float_dtype!(dyn x, DTYPE, |T| monarch_apply_typed::<T>(
-        py, x, w1, w2, out, transpose
+        py, x, w1, w2, out, transpose, name
     ))
 }
 

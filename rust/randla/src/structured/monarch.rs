@@ -238,6 +238,42 @@ fn store_fence() {
     };
 }
 
+/// The error of [`Monarch::apply_rows`] for an input holding NaN or infinity.
+pub const NONFINITE_INPUT: &str = "the input contains NaN or infinity";
+
+/// Whether every entry of `x` is finite (`0 v` is zero exactly then),
+/// summed in eight lanes so that the pass runs at memory speed.
+fn all_finite<T: Real>(x: MatRef<'_, T>) -> bool {
+    crate::simd::dispatch(
+        #[inline(always)]
+        || {
+            let mut lanes = [T::ZERO; 8];
+            for i in 0..x.nrows() {
+                if x.col_stride() == 1 {
+                    // SAFETY: with unit column stride, row i holds ncols
+                    // contiguous elements.
+                    let row = unsafe { std::slice::from_raw_parts(x.ptr_at(i, 0), x.ncols()) };
+                    let chunks = row.chunks_exact(8);
+                    for &v in chunks.remainder() {
+                        lanes[0] += v * T::ZERO;
+                    }
+                    for chunk in chunks {
+                        for l in 0..8 {
+                            lanes[l] += chunk[l] * T::ZERO;
+                        }
+                    }
+                } else {
+                    for j in 0..x.ncols() {
+                        let v = x[(i, j)];
+                        lanes[0] += v * T::ZERO;
+                    }
+                }
+            }
+            lanes.iter().all(|&v| v == T::ZERO)
+        },
+    )
+}
+
 /// Outputs at least this large (bytes) are written with non-temporal stores.
 const STREAM_BYTES: usize = 1 << 25;
 
@@ -322,7 +358,9 @@ impl<'a, T: Real> Monarch<'a, T> {
 
     /// `y = x M^T` (each row of `x` multiplied by `M`), or `y = x M` when
     /// `transpose`: `x` is `(batch, n)`, `y` is `(batch, m)` for `M` of
-    /// shape `(m, n)` (swapped when `transpose`). Any strides.
+    /// shape `(m, n)` (swapped when `transpose`). Any strides. An `x` holding
+    /// NaN or infinity is an error ([`NONFINITE_INPUT`]; `y` is then partly
+    /// written).
     pub fn apply_rows(&self, x: MatRef<'_, T>, y: MatMut<'_, T>, transpose: bool) -> Result<()> {
         let (m, n) = self.shape();
         let (ni, no) = if transpose { (m, n) } else { (n, m) };
@@ -378,6 +416,7 @@ impl<'a, T: Real> Monarch<'a, T> {
         // before the second reads it: one buffer per thread, reused (and the
         // staging buffer likewise: the transpose stages x's rows in it, the
         // forward product the second factor's output).
+        let nonfinite = std::sync::atomic::AtomicBool::new(false);
         let run_chunk = |bufs: &mut (Mat<T>, Vec<T>),
                          rows: std::ops::Range<usize>,
                          mut y: MatMut<'_, T>,
@@ -387,6 +426,12 @@ impl<'a, T: Real> Monarch<'a, T> {
                 *mid = Mat::<T>::zeros(rows.len(), middle);
             }
             let xc = x.subrows(rows.start, rows.len());
+            // The input is checked here, chunk by chunk, so the check's read
+            // brings the chunk into cache for the products that follow.
+            if !all_finite(xc) {
+                nonfinite.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
             if staged_in {
                 let width = l * s;
                 out.resize(rows.len() * width, T::ZERO);
@@ -439,6 +484,7 @@ impl<'a, T: Real> Monarch<'a, T> {
                 );
             }
         });
+        ensure!(!nonfinite.into_inner(), "{NONFINITE_INPUT}");
         Ok(())
     }
 }
