@@ -74,9 +74,14 @@ class W13Monarch:
         rng = np.random.default_rng(SEED + 13)
         self.w1, self.w2 = rng.standard_normal((2, 32, 32, 32))
         self.x = rng.standard_normal((1024, 1024))
+        self.M = rl.monarch.Monarch(self.w1, self.w2)
 
     def time_randla(self):
         rl.monarch.multiply(self.x, self.w1, self.w2)
+
+    def time_randla_transpose(self):
+        # x M: the rows of x times the transpose's factors (same flops).
+        self.x @ self.M
 
     def time_anchor_numpy(self):
         b = 32
