@@ -7,7 +7,7 @@
 //! norm, plus scipy's safeguards: `x` an eigenvector (istop 2, converged),
 //! `cond(A) >= 0.1/eps` (info -4) and an indefinite `M` (info -9).
 
-use super::vectors::{axpby, axpby_dots, column_dots, column_norms, dots_in_block, minres_update};
+use super::vectors::{axpby, axpby_dots, block_dots, column_dots, column_norms, minres_update};
 use super::{Callback, Operator, Options, Output};
 use crate::error::Result;
 use crate::Real;
@@ -166,7 +166,7 @@ fn minres_in_pool<T: Real>(
                             }
                         }
                     }
-                    dots_in_block(vb, yb, m)
+                    block_dots(vb, yb, m)
                 },
             )
         };

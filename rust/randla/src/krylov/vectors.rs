@@ -66,19 +66,13 @@ fn sum_into<T: Real>(z: &mut [T], parts: Vec<Vec<T>>) {
 /// Per-block column dot products, accumulated in f64 in eight lanes (row `i`
 /// into lane `i % 8`, the lanes summed in order, then the last `rows % 8` rows):
 /// the same order for every `m`, so each column of a block solve rounds exactly
-/// like a single solve.
+/// like a single solve. Public for the product epilogues of other modules,
+/// which run one block inside their own [`crate::simd::dispatch`].
 #[inline(always)]
-fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
+pub fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
     let mut lanes = vec![0.0f64; 8 * m];
     let (xr, yr) = add_lanes(&mut lanes, x, y, m);
     finish_lanes(&lanes, xr, yr, m)
-}
-
-/// [`block_dots`] for kernels outside this module that run one block of rows
-/// on the calling thread (inline into the caller's [`crate::simd::dispatch`]).
-#[inline(always)]
-pub fn dots_in_block<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
-    block_dots(x, y, m)
 }
 
 /// [`block_dots`] in pieces: adds the whole eight-row chunks of `x` and `y`

@@ -432,8 +432,8 @@ impl<'a, T: Real> Monarch<'a, T> {
                 nonfinite.store(true, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
+            let width = l * s;
             if staged_in {
-                let width = l * s;
                 out.resize(rows.len() * width, T::ZERO);
                 for (i, dst) in out.chunks_exact_mut(width).enumerate() {
                     // SAFETY: x's column stride is 1, so row i holds `width`
@@ -450,8 +450,7 @@ impl<'a, T: Real> Monarch<'a, T> {
                 first.run(xc, mid.as_mut(), par);
             }
             if staged {
-                out.resize(rows.len() * l * s, T::ZERO);
-                let width = l * s;
+                out.resize(rows.len() * width, T::ZERO);
                 second.run(
                     mid.as_ref(),
                     MatMut::from_row_major_slice_mut(out, rows.len(), width),
