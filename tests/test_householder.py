@@ -512,18 +512,24 @@ def call_delta(inputs: dict, **options):
     return delta_rule(q, k, v, beta, **args, **options)
 
 
+# Keys of length K <= 128 (float64) run the direct form, longer ones the
+# chunked WY/UT form (randla.householder.delta_rule, Notes).
+FORMS = {"direct": 8, "chunked": 160}
+
+
 @pytest.mark.parametrize("chunk_size", [1, 5, 16, None, 1000], ids=lambda c: f"chunk{c}")
 @pytest.mark.parametrize("initial_state", [False, True], ids=["S0=0", "S0"])
 @pytest.mark.parametrize("gate", [False, True], ids=["nogate", "gate"])
 @pytest.mark.parametrize("n_h", [1, 2, 3])
-def test_delta_rule_matches_recurrence(n_h, gate, initial_state, chunk_size, rng) -> None:
+@pytest.mark.parametrize("K", list(FORMS.values()), ids=list(FORMS))
+def test_delta_rule_matches_recurrence(K, n_h, gate, initial_state, chunk_size, rng) -> None:
     # T = 37 is prime: no chunk size > 1 divides T or T * n_h.
-    inputs = delta_inputs(rng, n_h=n_h, gate=gate, initial_state=initial_state)
+    inputs = delta_inputs(rng, K=K, n_h=n_h, gate=gate, initial_state=initial_state)
     options = {} if chunk_size is None else {"chunk_size": chunk_size}
     o, state = call_delta(inputs, **options)
     o_ref, state_ref = delta_rule_reference(**inputs)
     assert type(o) is np.ndarray and type(state) is np.ndarray
-    assert o.shape == (2, 37, 3, 5) and state.shape == (2, 3, 8, 5)
+    assert o.shape == (2, 37, 3, 5) and state.shape == (2, 3, K, 5)
     assert o.dtype == state.dtype == np.float64
     assert_delta_close(o, o_ref, 1e-10)
     assert_delta_close(state, state_ref, 1e-10)
@@ -540,7 +546,7 @@ def test_delta_rule_several_default_chunks(n_h, gate, rng) -> None:
     assert_delta_close(state, state_ref, 1e-10)
 
 
-@pytest.mark.parametrize(("K", "V"), [(4, 12), (12, 4), (1, 1), (16, 1)])
+@pytest.mark.parametrize(("K", "V"), [(4, 12), (12, 4), (1, 1), (16, 1), (5, 70), (200, 37)])
 def test_delta_rule_key_and_value_sizes(K, V, rng) -> None:
     inputs = delta_inputs(rng, T=29, K=K, V=V, n_h=2, gate=True, initial_state=True)
     o, state = call_delta(inputs, chunk_size=8)
@@ -562,8 +568,9 @@ def test_delta_rule_short_sequences(T, rng) -> None:
 
 @pytest.mark.parametrize("n_h", [1, 3])
 @pytest.mark.parametrize("gate", [False, True], ids=["nogate", "gate"])
-def test_delta_rule_float32(n_h, gate, rng) -> None:
-    inputs = delta_inputs(rng, T=70, n_h=n_h, gate=gate, initial_state=True, dtype=np.float32)
+@pytest.mark.parametrize("K", [8, 300], ids=["direct", "chunked"])
+def test_delta_rule_float32(K, n_h, gate, rng) -> None:
+    inputs = delta_inputs(rng, T=70, K=K, n_h=n_h, gate=gate, initial_state=True, dtype=np.float32)
     o, state = call_delta(inputs, chunk_size=32)
     assert o.dtype == np.float32 and state.dtype == np.float32
     o_ref, state_ref = delta_rule_reference(**inputs)
@@ -571,13 +578,14 @@ def test_delta_rule_float32(n_h, gate, rng) -> None:
     assert_delta_close(state, state_ref, 1e-4)
 
 
-def test_delta_rule_strong_gates(rng) -> None:
+@pytest.mark.parametrize("K", list(FORMS.values()), ids=list(FORMS))
+def test_delta_rule_strong_gates(K, rng) -> None:
     """Decays down to exp(-20) per token: a chunk's cumulative decay underflows to 0.
 
     The chunked form must use only ratios of decays that are at most 1 (never
     exp(+cumulative)), or it overflows.
     """
-    inputs = delta_inputs(rng, T=150, n_h=2, gate=True, initial_state=True, gate_low=-20.0)
+    inputs = delta_inputs(rng, T=150, K=K, n_h=2, gate=True, initial_state=True, gate_low=-20.0)
     o, state = call_delta(inputs)
     assert np.isfinite(o).all() and np.isfinite(state).all()
     o_ref, state_ref = delta_rule_reference(**inputs)

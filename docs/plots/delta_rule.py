@@ -20,9 +20,9 @@ call of rl.householder.delta_rule: K copies of the sequence in the batch,
 with queries e_i in copy i, so that o_t of copy i is row i of S_t. The dotted
 line is DeltaProduct with n_h = 2 reflections per token.
 
-Right: time of rl.householder.delta_rule(q, k, v, beta, n_h=n_h) (default
-chunk_size=64, and chunk_size=1 for the token-by-token order inside randla)
-against the token-by-token recurrence in numpy (vectorized over the heads),
+Right: time of rl.householder.delta_rule(q, k, v, beta, n_h=n_h) (with
+K = 64 in float64 it runs the direct form, one fused pass over the state per
+sub-step) against the token-by-token recurrence in numpy (vectorized over the heads),
 for B = 1, H = 4 heads, K = V = 64, unit keys, beta in (0, 2), against the
 sequence length T; best of 5 (one run for the numpy recurrence).
 """
@@ -127,19 +127,12 @@ def main() -> None:
 
     markers = {1: "o", 2: "s"}
     for n_h in (1, 2):
-        chunked, sequential, reference = [], [], []
+        times, reference = [], []
         for T in LENGTHS:
             q, k, v, beta = inputs(T, n_h, rng)
-            t_chunked = best_time(lambda: rl.householder.delta_rule(q, k, v, beta, n_h=n_h))  # noqa: B023
-            t_seq = best_time(
-                lambda: rl.householder.delta_rule(q, k, v, beta, n_h=n_h, chunk_size=1)  # noqa: B023
-            )
-            chunked.append(t_chunked)
-            sequential.append(t_seq)
-            line = (
-                f"n_h={n_h}, T={T}: chunked {t_chunked * 1e3:.1f} ms, "
-                f"chunk_size=1 {t_seq * 1e3:.1f} ms"
-            )
+            t_randla = best_time(lambda: rl.householder.delta_rule(q, k, v, beta, n_h=n_h))  # noqa: B023
+            times.append(t_randla)
+            line = f"n_h={n_h}, T={T}: randla {t_randla * 1e3:.1f} ms"
             if T in NUMPY_LENGTHS:
                 t0 = time.perf_counter()
                 o_ref, _ = numpy_recurrence(q, k, v, beta, n_h)
@@ -147,26 +140,16 @@ def main() -> None:
                 reference.append(t_ref)
                 o, _ = rl.householder.delta_rule(q, k, v, beta, n_h=n_h)
                 error = np.abs(o - o_ref).max() / np.abs(o_ref).max()
-                line += (
-                    f", numpy {t_ref * 1e3:.0f} ms ({t_ref / t_chunked:.0f}x), error {error:.1e}"
-                )
+                line += f", numpy {t_ref * 1e3:.0f} ms ({t_ref / t_randla:.0f}x), error {error:.1e}"
             print(line)
         m = markers[n_h]
         right.plot(
             LENGTHS,
-            chunked,
+            times,
             "-",
             marker=m,
             color="tab:blue",
-            label=f"randla, chunk_size=64, n_h={n_h}",
-        )
-        right.plot(
-            LENGTHS,
-            sequential,
-            "--",
-            marker=m,
-            color="tab:green",
-            label=f"randla, chunk_size=1, n_h={n_h}",
+            label=f"randla, n_h={n_h}",
         )
         right.plot(
             NUMPY_LENGTHS,

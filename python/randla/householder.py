@@ -12,8 +12,9 @@ core with faer.
 
 :func:`delta_rule` runs the DeltaNet (``n_h = 1``) and DeltaProduct
 (``n_h > 1``) recurrences of linear RNNs, whose state transitions are
-products of generalized reflections ``I - beta k k^T``, chunkwise with the
-same WY/UT transform.
+products of generalized reflections ``I - beta k k^T``: token by token in
+fused passes for short keys, chunkwise with the same WY/UT transform for
+long ones.
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def delta_rule(
     initial_state: Any = None,
     chunk_size: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The DeltaNet / DeltaProduct recurrence, computed chunkwise.
+    """The DeltaNet / DeltaProduct recurrence, token by token or chunkwise.
 
     Per batch ``b`` and head ``h``, a state ``S`` of shape ``(K, V)`` starts
     at ``initial_state`` (zeros by default). For each token ``t``:
@@ -295,8 +296,10 @@ def delta_rule(
         Log decay per token (the state is multiplied by ``exp(gate)``).
     initial_state : array_like, shape (B, H, K, V), optional
     chunk_size : int
-        Tokens per chunk (default 64); the result does not depend on it
-        beyond rounding.
+        Tokens per chunk of the chunked form (default 64), which runs when
+        keys are long (``K * itemsize > 1024`` bytes, e.g. ``K > 128`` in
+        float64); shorter keys run the direct form, which has no chunks
+        (Notes). The result does not depend on it beyond rounding.
 
     Returns
     -------
@@ -306,15 +309,26 @@ def delta_rule(
 
     Notes
     -----
-    Within a chunk of ``L = chunk_size * n_h`` sub-steps, the new values
+    Two exact forms; each (batch, head) runs in parallel in the Rust core.
+
+    *Direct* (``K * itemsize <= 1024`` bytes): the recurrence itself, one
+    fused pass over the state per sub-step that applies the update and also
+    forms ``S^T k`` for the next sub-step and, after a token's last sub-step,
+    ``S^T q``. Columns of ``S`` evolve independently, so the state runs in
+    panels of 32 columns that stay in L1 for the whole sequence (panels run
+    in parallel too). This does the recurrence's own ``(2 + 1/n_h) K V``
+    multiply-adds per sub-step and is the faster form on a CPU while a panel
+    fits in L1.
+
+    *Chunked* (longer keys): within a chunk of ``L = chunk_size * n_h``
+    sub-steps, the new values
     ``u_j = beta_j (v_j - gamma_j S_{j-1}^T k_j)`` solve one unit lower
     triangular system (the UT transform of the chunk's product of
     reflections, ``T = (I + tril(diag(beta) K K^T, -1))^{-1} diag(beta)``
     with the gate ratios folded in); the outputs and the next state are then
     GEMMs: ``O = Q S_0 + (Q K^T, masked causally) U`` and
     ``S = S_0 + K^T U`` (gates as decay ratios from differences of their
-    logarithms). Cost per chunk ``O(L^2 (K + V) + L K V)``; the (batch, head)
-    pairs run in parallel in the Rust core.
+    logarithms). Cost per chunk ``O(L^2 (K + V) + L K V)``, in GEMMs.
 
     Examples
     --------
@@ -373,9 +387,9 @@ def delta_rule(
         if a0 is None
         else np.array(a0, dtype=dtype, order="C", copy=True)
     )
-    out = np.zeros((B, T, H, Vd), dtype)
-    if out.size == 0 or K == 0:
-        return out, state
+    if B * T * H * Vd == 0 or K == 0:
+        return np.zeros((B, T, H, Vd), dtype), state
+    out = np.empty((B, T, H, Vd), dtype)  # every entry is written
 
     def prep(a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a, dtype)

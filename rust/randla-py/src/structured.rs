@@ -261,12 +261,38 @@ fn delta_rule_typed<T: Real + Element>(
         return Err(PyValueError::new_err("state or out has the wrong size"));
     }
     run(py, || {
-        // One task per (batch, head): its state is a contiguous K x V block;
-        // its outputs are gathered and scattered into `out` afterwards.
-        let outputs: randla::Result<Vec<Mat<T>>> = randla::parallel::install(|| {
-            sd.par_chunks_mut(dk * dv)
-                .enumerate()
-                .map(|(bh, s)| -> randla::Result<Mat<T>> {
+        // Each (batch, head) has a contiguous K x V state and a T x V view
+        // of `out` (row stride H V); faer's splits give disjoint views.
+        let mut outs = Vec::with_capacity(b * h);
+        let mut rest = MatMut::from_row_major_slice_mut(od, b * t, h * dv);
+        for _ in 0..b {
+            let (mut rows, below) = rest.split_at_row_mut(t);
+            for _ in 0..h {
+                let (head, right) = rows.split_at_col_mut(dv);
+                outs.push(head);
+                rows = right;
+            }
+            rest = below;
+        }
+        let direct = recurrence::direct_is_faster::<T>(dk);
+        // Tasks: (batch, head, first column, state columns, output columns).
+        // The direct recurrence runs each panel of columns on its own.
+        let width = if direct { recurrence::PANEL } else { dv.max(1) };
+        let mut tasks = Vec::new();
+        for (bh, (s, o)) in sd.chunks_mut(dk * dv).zip(outs).enumerate() {
+            let (mut s, mut o) = (MatMut::from_row_major_slice_mut(s, dk, dv), o);
+            for c0 in (0..dv).step_by(width) {
+                let w = width.min(dv - c0);
+                let (sl, sr) = s.split_at_col_mut(w);
+                let (ol, or) = o.split_at_col_mut(w);
+                tasks.push((bh, c0, sl, ol));
+                (s, o) = (sr, or);
+            }
+        }
+        randla::parallel::install(|| {
+            tasks
+                .into_par_iter()
+                .map(|(bh, c0, s, o)| -> randla::Result<()> {
                     let (bi, hi) = (bh / h, bh % h);
                     let rows = |data, len, width| head_rows(data, (bi, hi, h), len, width);
                     let strided = |data: &'_ [T], len: usize| -> Vec<T> {
@@ -277,28 +303,19 @@ fn delta_rule_typed<T: Real + Element>(
                     let seq = Sequence {
                         q: rows(qd, t, dk),
                         k: rows(kd, steps, dk),
-                        v: rows(vd, steps, dv),
+                        v: rows(vd, steps, dv).subcols(c0, s.ncols()),
                         beta: &beta,
                         gate: gate.as_deref(),
                         n_h,
                     };
-                    let mut o = Mat::<T>::zeros(t, dv);
-                    let s = MatMut::from_row_major_slice_mut(s, dk, dv);
-                    recurrence::run(&seq, s, o.as_mut(), chunk, Par::Seq)?;
-                    Ok(o)
+                    if direct {
+                        recurrence::run_direct(&seq, s, o)
+                    } else {
+                        recurrence::run(&seq, s, o, chunk, Par::Seq)
+                    }
                 })
-                .collect()
-        });
-        let outputs = outputs?;
-        for (bh, o) in outputs.iter().enumerate() {
-            let (bi, hi) = (bh / h, bh % h);
-            for ti in 0..t {
-                let base = ((bi * t + ti) * h + hi) * dv;
-                for c in 0..dv {
-                    od[base + c] = o[(ti, c)];
-                }
-            }
-        }
+                .collect::<randla::Result<()>>()
+        })?;
         Ok(())
     })
 }

@@ -68,6 +68,9 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
     fn is_finite_value(self) -> bool;
+    /// `self * a + b` with one rounding (an FMA instruction inside
+    /// [`simd::dispatch`]).
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 macro_rules! impl_real {
@@ -86,6 +89,10 @@ macro_rules! impl_real {
             #[inline(always)]
             fn is_finite_value(self) -> bool {
                 self.is_finite()
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
         }
     };

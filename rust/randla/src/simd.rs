@@ -39,3 +39,28 @@ unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
+
+/// A prefetch hint (a no-op where the architecture has none). Never faults.
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint and never dereferences or faults.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Prefetches every cache line of `s`: for rows read a little later at
+/// strides the hardware prefetchers do not follow (across pages).
+#[inline(always)]
+pub fn prefetch_slice<T>(s: &[T]) {
+    let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    for i in (0..s.len()).step_by(step) {
+        prefetch(&s[i]);
+    }
+    if let Some(last) = s.last() {
+        prefetch(last);
+    }
+}

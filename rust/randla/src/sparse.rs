@@ -118,7 +118,7 @@ impl<'a, T, I: Index> Compressed<'a, T, I> {
     /// Hints the CPU to fetch the bounds of line `i` (`indptr[i..=i + 1]`).
     #[inline(always)]
     pub fn prefetch_bounds(&self, i: usize) {
-        prefetch(self.indptr.as_ptr().wrapping_add(i));
+        crate::simd::prefetch(self.indptr.as_ptr().wrapping_add(i));
     }
 
     /// Hints the CPU to fetch the first entries of line `i`; reads `indptr[i]`,
@@ -126,8 +126,8 @@ impl<'a, T, I: Index> Compressed<'a, T, I> {
     #[inline(always)]
     pub fn prefetch_line(&self, i: usize) {
         let start = self.indptr[i].to_usize();
-        prefetch(self.indices.as_ptr().wrapping_add(start));
-        prefetch(self.data.as_ptr().wrapping_add(start));
+        crate::simd::prefetch(self.indices.as_ptr().wrapping_add(start));
+        crate::simd::prefetch(self.data.as_ptr().wrapping_add(start));
     }
 
     /// The raw arrays `(indptr, indices, data)`, checked at construction:
@@ -574,18 +574,6 @@ impl<T> Sliced<T> {
     pub fn empty_rows(&self, w: usize) -> &[u32] {
         &self.empty[self.window_empty[w]..self.window_empty[w + 1]]
     }
-}
-
-/// A prefetch hint (a no-op where the architecture has none). Never faults.
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint and never dereferences or faults.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// A sparse matrix of shape `(nrows, ncols)` in either compressed format.
