@@ -1224,6 +1224,13 @@ def w16_delta_rule(ctx: Context) -> list[Row]:
     o, s = results["randla"]
     err = max(float(np.max(np.abs(o - o_ref))), float(np.max(np.abs(s - s_ref))))
     err_ph = max(float(np.max(np.abs(o - o_ph))), float(np.max(np.abs(s - s_ph))))
+    # The recurrence's own multiply-adds: per sub-step the update and the
+    # next key's product (K V each), per token the output (K V).
+    flops = 2 * (2 * n_h + 1) * K * K * T * B * H
+    floor = {
+        "floor_s": flops / gemm_rate(ctx),
+        "floor_name": f"{flops / 1e9:.2f} GFLOP at {gemm_rate(ctx) / 1e9:.0f} GFLOP/s",
+    }
     return [
         Row(
             workload=f"W16 delta_rule B={B} T={T} H={H} K=V={K} n_h={n_h}",
@@ -1232,6 +1239,7 @@ def w16_delta_rule(ctx: Context) -> list[Row]:
             randla_s=times["randla"],
             target=">=50x, same output to 1e-10",
             min_ratio=50.0,
+            **floor,
             accuracy=(
                 f"max abs diff {err_ph:.1e} {'ok' if err_ph <= 1e-10 else 'MISS'}; "
                 "anchor single run"
@@ -1244,6 +1252,7 @@ def w16_delta_rule(ctx: Context) -> list[Row]:
             randla_s=times["randla"],
             target=">=50x, same output to 1e-10",
             min_ratio=50.0,
+            **floor,
             accuracy=(
                 f"max abs diff {err:.1e} {'ok' if err <= 1e-10 else 'MISS'}; anchor single run"
             ),

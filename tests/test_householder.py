@@ -734,6 +734,40 @@ def test_delta_rule_bad_input(rng) -> None:
         call(q=q.astype(complex))
 
 
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("K", list(FORMS.values()), ids=list(FORMS))
+def test_delta_rule_non_finite_input_is_named(K, bad_value, rng) -> None:
+    """q, k, v and beta are checked through the result: a single non-finite
+    entry anywhere (first, middle or last sub-step, with beta = 0 there so
+    that it meets 0 * inf) must still raise, naming the argument."""
+    B, T, H, n_h = 1, 9, 2, 2
+    inputs = delta_inputs(rng, B=B, T=T, H=H, K=K, V=5, n_h=n_h, gate=True, initial_state=True)
+    for name in ["q", "k", "v", "beta"]:
+        for position in [0, 5, T * n_h - 1]:
+            bad = dict(inputs)
+            bad[name] = inputs[name].copy()
+            bad["beta"] = inputs["beta"].copy()
+            if name != "beta":
+                bad["beta"][0, position, 1] = 0.0  # the update multiplies by 0
+            index = (0, min(position, T - 1) if name == "q" else position, 1)
+            if name in ("q", "k", "v"):
+                index += (2,)
+            bad[name][index] = bad_value
+            with pytest.raises(ValueError, match=f"^{name} contains NaN or infinity"):
+                call_delta(bad)
+
+
+def test_delta_rule_overflow_from_finite_input_is_returned(rng) -> None:
+    """Finite inputs whose recurrence overflows: the result holds infinity, as
+    numpy's arithmetic would, and no input is blamed."""
+    inputs = delta_inputs(rng, B=1, T=8, H=1, K=4, V=3, n_h=1)
+    inputs["v"] = inputs["v"] * 1e200  # the state stays finite,
+    inputs["q"] = inputs["q"] * 1e200  # the outputs S^T q overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        o, _ = call_delta(inputs)
+    assert not np.isfinite(o).all()
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_thread_count_does_not_change_results(threads, rng) -> None:
     batch, n, k = 5, 90, 70

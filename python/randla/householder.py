@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validation import as_dense, check_positive_int
+from ._validation import _all_finite, as_dense, check_positive_int
 
 __all__ = ["apply", "delta_rule", "from_lapack", "product", "wy"]
 
@@ -350,12 +350,16 @@ def delta_rule(
     """
     n_h = check_positive_int(n_h, "n_h")
     chunk_size = check_positive_int(chunk_size, "chunk_size")
-    aq = as_dense(q, "q", allow_empty=True, ndim=(4,))
+    # q, k, v and beta are checked for NaN and infinity after the recurrence,
+    # through its result (see _check_delta_inputs): one pass over the
+    # outputs instead of one over every input.
+    aq = as_dense(q, "q", allow_empty=True, ndim=(4,), check_finite=False)
     ak, av = (
-        as_dense(k, "k", allow_empty=True, ndim=(4,)),
-        as_dense(v, "v", allow_empty=True, ndim=(4,)),
+        as_dense(k, "k", allow_empty=True, ndim=(4,), check_finite=False),
+        as_dense(v, "v", allow_empty=True, ndim=(4,), check_finite=False),
     )
-    ab = as_dense(beta, "beta", allow_empty=True, ndim=(3,))
+    ab = as_dense(beta, "beta", allow_empty=True, ndim=(3,), check_finite=False)
+    named = {"q": aq, "k": ak, "v": av, "beta": ab}
     B, T, H, K = aq.shape
     Vd = av.shape[3]
     steps = (B, T * n_h, H)
@@ -388,6 +392,7 @@ def delta_rule(
         else np.array(a0, dtype=dtype, order="C", copy=True)
     )
     if B * T * H * Vd == 0 or K == 0:
+        _check_delta_inputs(named)
         return np.zeros((B, T, H, Vd), dtype), state
     out = np.empty((B, T, H, Vd), dtype)  # every entry is written
 
@@ -405,4 +410,21 @@ def delta_rule(
         n_h,
         chunk_size,
     )
+    if not (_all_finite(out) and _all_finite(state)):
+        _check_delta_inputs(named)
     return out, state
+
+
+def _check_delta_inputs(named: dict[str, np.ndarray]) -> None:
+    """Raise for the first of q, k, v, beta that holds NaN or infinity.
+
+    Called when the recurrence's result is not finite: a non-finite entry of
+    any of them reaches the outputs or the final state (IEEE arithmetic
+    keeps it non-finite through every later update, ``0 * inf`` included,
+    and the gate, checked up front, is finite), so a finite result proves
+    them finite. A non-finite result from finite inputs is an overflow and
+    is returned as is.
+    """
+    for name, arr in named.items():
+        if not _all_finite(arr):
+            raise ValueError(f"{name} contains NaN or infinity")
