@@ -176,10 +176,12 @@ pub const PANEL: usize = 32;
 /// Sub-steps ahead that [`run_direct`] prefetches its input rows.
 const AHEAD: usize = 16;
 
-/// Whether [`run_direct`] beats the chunked [`run`] for keys of length `dk`:
-/// while a `dk x PANEL` panel of the state takes at most 32 KiB (half of it
-/// for the measured crossover, `dk = 128` in float64: both forms take the
-/// same time there; at `dk = 256` the chunked form is 20% faster).
+/// Whether [`run_direct`] is the faster form for keys of length `dk`: while
+/// a `dk x PANEL` panel of the state fits in L1 (32 KiB, `dk <= 128` in
+/// float64, `dk <= 256` in float32). Measured on one core, `d_k = d_v`: in
+/// float64 the direct form is 20% faster than the best chunk length at 64,
+/// equal at 128, 20% slower at 256; in float32 1.7x and 1.3x faster at 64
+/// and 128; at least as fast as the default chunk length (64) throughout.
 pub fn direct_is_faster<T>(dk: usize) -> bool {
     dk * PANEL * std::mem::size_of::<T>() <= 32 * 1024
 }
@@ -194,22 +196,20 @@ pub fn direct_is_faster<T>(dk: usize) -> bool {
 ///
 /// Per sub-step this reads and writes the state once and does
 /// `(2 + 1/n_h) d_k d_v` multiply-adds, the recurrence's own count; the
-/// chunked form does as many plus `O(L (d_k + d_v))` more, in small GEMMs.
-/// Measured (one thread, `d_k = d_v`, float64): 20% faster than the best
-/// chunk length at 64, equal at 128, 20% slower at 256, where the panel no
-/// longer fits in L1 ([`direct_is_faster`]).
+/// chunked form does as many plus `O(L (d_k + d_v))` more, in small GEMMs,
+/// and wins once a panel no longer fits in L1 ([`direct_is_faster`]).
 pub fn run_direct<T: Real>(
     seq: &Sequence<'_, T>,
     mut state: MatMut<'_, T>,
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
     check(seq, &state, &out)?;
-    run_direct_panels::<T, PANEL>(seq, state.rb_mut(), out.rb_mut());
+    run_panels::<T, PANEL>(seq, state.rb_mut(), out.rb_mut());
     Ok(())
 }
 
-#[doc(hidden)]
-pub fn run_direct_panels<T: Real, const P: usize>(
+/// [`run_direct`] on panels of `P` columns, after the checks.
+fn run_panels<T: Real, const P: usize>(
     seq: &Sequence<'_, T>,
     mut state: MatMut<'_, T>,
     mut out: MatMut<'_, T>,
