@@ -556,6 +556,20 @@ def test_delta_rule_key_and_value_sizes(K, V, rng) -> None:
     assert_delta_close(state, state_ref, 1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_delta_rule_model_sized_heads(dtype, rng) -> None:
+    """Heads of 64 (the direct form with two 32-column panels per head, rows a
+    head count apart as in a real model), gated, four heads, 300 tokens."""
+    inputs = delta_inputs(
+        rng, B=2, T=300, H=4, K=64, V=64, n_h=2, gate=True, initial_state=True, dtype=dtype
+    )
+    o, state = call_delta(inputs)
+    o_ref, state_ref = delta_rule_reference(**inputs)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert_delta_close(o, o_ref, rtol)
+    assert_delta_close(state, state_ref, rtol)
+
+
 @pytest.mark.parametrize("T", [1, 2, 64, 65])
 def test_delta_rule_short_sequences(T, rng) -> None:
     inputs = delta_inputs(rng, B=1, T=T, H=1, n_h=2, gate=True, initial_state=True)
