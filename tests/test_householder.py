@@ -570,6 +570,24 @@ def test_delta_rule_model_sized_heads(dtype, rng) -> None:
     assert_delta_close(state, state_ref, rtol)
 
 
+@pytest.mark.parametrize("V", [3, 12, 40])
+def test_delta_rule_one_head_panels(V, rng) -> None:
+    """One (batch, head): the direct form splits the state into panels of 8,
+    16 or 32 columns (narrower when a thread would idle); each column's
+    arithmetic is the same in any panel, so 1 and 2 threads agree exactly."""
+    inputs = delta_inputs(rng, B=1, T=90, H=1, K=16, V=V, n_h=2, gate=True, initial_state=True)
+    o_ref, state_ref = delta_rule_reference(**inputs)
+    results = []
+    for threads in (1, 2):
+        with rl.num_threads(threads):
+            results.append(call_delta(inputs))
+    for o, state in results:
+        assert_delta_close(o, o_ref, 1e-10)
+        assert_delta_close(state, state_ref, 1e-10)
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 @pytest.mark.parametrize("T", [1, 2, 64, 65])
 def test_delta_rule_short_sequences(T, rng) -> None:
     inputs = delta_inputs(rng, B=1, T=T, H=1, n_h=2, gate=True, initial_state=True)

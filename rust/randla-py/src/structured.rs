@@ -277,7 +277,13 @@ fn delta_rule_typed<T: Real + Element>(
         let direct = recurrence::direct_is_faster::<T>(dk);
         // Tasks: (batch, head, first column, state columns, output columns).
         // The direct recurrence runs each panel of columns on its own.
-        let width = if direct { recurrence::PANEL } else { dv.max(1) };
+        // Panels of 16 columns when 32 would leave a thread idle.
+        let panels = b * h * dv.div_ceil(recurrence::PANEL);
+        let width = match direct {
+            false => dv.max(1),
+            true if panels < randla::parallel::num_threads() => recurrence::PANEL / 2,
+            true => recurrence::PANEL,
+        };
         let mut tasks = Vec::new();
         for (bh, (s, o)) in sd.chunks_mut(dk * dv).zip(outs).enumerate() {
             let (mut s, mut o) = (MatMut::from_row_major_slice_mut(s, dk, dv), o);

@@ -191,8 +191,10 @@ pub fn direct_is_faster<T>(dk: usize) -> bool {
 /// (`S <- gamma S + beta_j k_j d^T` with `d = v_j - gamma S^T k_j`) also forms
 /// `S^T k_{j+1}` for the next sub-step and, after a token's last sub-step,
 /// its output `S^T q_t`. Columns of the state evolve independently, so the
-/// state runs in panels of [`PANEL`] columns, each held in L1 for the whole
-/// sequence. Same arguments as [`run`], without the chunk length.
+/// state runs in panels of [`PANEL`] columns (8 or 16 when `d_v` is that
+/// narrow), each held in L1 for the whole sequence; a column's arithmetic
+/// does not depend on its panel's width. Same arguments as [`run`], without
+/// the chunk length.
 ///
 /// Per sub-step this reads and writes the state once and does
 /// `(2 + 1/n_h) d_k d_v` multiply-adds, the recurrence's own count; the
@@ -204,7 +206,12 @@ pub fn run_direct<T: Real>(
     mut out: MatMut<'_, T>,
 ) -> Result<()> {
     check(seq, &state, &out)?;
-    run_panels::<T, PANEL>(seq, state.rb_mut(), out.rb_mut());
+    // Narrow states run in narrower panels (less padding).
+    match seq.v.ncols() {
+        0..=8 => run_panels::<T, 8>(seq, state.rb_mut(), out.rb_mut()),
+        9..=16 => run_panels::<T, 16>(seq, state.rb_mut(), out.rb_mut()),
+        _ => run_panels::<T, PANEL>(seq, state.rb_mut(), out.rb_mut()),
+    }
     Ok(())
 }
 
