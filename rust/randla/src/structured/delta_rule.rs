@@ -531,4 +531,31 @@ mod tests {
             }
         }
     }
+    #[test]
+    fn direct_matches_chunked_for_every_panel_width() {
+        let mut seed = 11;
+        let (tokens, dk, n_h) = (19, 7, 2);
+        for dv in [5, 12, 37] {
+            let q = Mat::from_fn(tokens, dk, |_, _| lcg(&mut seed));
+            let k = Mat::from_fn(tokens * n_h, dk, |_, _| lcg(&mut seed));
+            let v = Mat::from_fn(tokens * n_h, dv, |_, _| lcg(&mut seed));
+            let beta: Vec<f64> = (0..tokens * n_h).map(|_| 1.0 + lcg(&mut seed)).collect();
+            let gate: Vec<f64> = (0..tokens).map(|_| lcg(&mut seed) - 0.3).collect();
+            let s0 = Mat::from_fn(dk, dv, |_, _| lcg(&mut seed));
+            let seq = Sequence {
+                q: q.as_ref(),
+                k: k.as_ref(),
+                v: v.as_ref(),
+                beta: &beta,
+                gate: Some(&gate),
+                n_h,
+            };
+            let (mut s1, mut o1) = (s0.clone(), Mat::<f64>::zeros(tokens, dv));
+            run(&seq, s1.as_mut(), o1.as_mut(), 4, Par::Seq).unwrap();
+            let (mut s2, mut o2) = (s0.clone(), Mat::<f64>::zeros(tokens, dv));
+            run_direct(&seq, s2.as_mut(), o2.as_mut()).unwrap();
+            assert!((&o1 - &o2).norm_max() < 1e-12, "dv {dv}");
+            assert!((&s1 - &s2).norm_max() < 1e-12, "dv {dv}");
+        }
+    }
 }
