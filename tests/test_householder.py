@@ -573,7 +573,7 @@ def test_delta_rule_model_sized_heads(dtype, rng) -> None:
 @pytest.mark.parametrize("V", [3, 12, 40])
 def test_delta_rule_one_head_panels(V, rng) -> None:
     """One (batch, head): the direct form splits the state into panels of 8,
-    16 or 32 columns (narrower when a thread would idle); each column's
+    16 or 32 columns (narrower for few panels per thread); each column's
     arithmetic is the same in any panel, so 1 and 2 threads agree exactly."""
     inputs = delta_inputs(rng, B=1, T=90, H=1, K=16, V=V, n_h=2, gate=True, initial_state=True)
     o_ref, state_ref = delta_rule_reference(**inputs)

@@ -315,9 +315,9 @@ def delta_rule(
     fused pass over the state per sub-step that applies the update and also
     forms ``S^T k`` for the next sub-step and, after a token's last sub-step,
     ``S^T q``. Columns of ``S`` evolve independently, so the state runs in
-    panels of 32 columns (8 or 16 for narrower states, 16 when there are
-    fewer panels than threads) that stay in L1 for the whole sequence and
-    run in parallel. This does the recurrence's own ``(2 + 1/n_h) K V``
+    panels of 32 columns (8 or 16 for narrower states, 16 when there would
+    be fewer than two panels per thread) that stay in L1 for the whole
+    sequence and run in parallel. This does the recurrence's own ``(2 + 1/n_h) K V``
     multiply-adds per sub-step and is the faster form on a CPU while a panel
     fits in L1.
 

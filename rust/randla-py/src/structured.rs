@@ -277,11 +277,12 @@ fn delta_rule_typed<T: Real + Element>(
         let direct = recurrence::direct_is_faster::<T>(dk);
         // Tasks: (batch, head, first column, state columns, output columns).
         // The direct recurrence runs each panel of columns on its own.
-        // Panels of 16 columns when 32 would leave a thread idle.
+        // Panels of 16 columns when there would be fewer than two panels of
+        // 32 per thread (fewer leave threads idle at the end).
         let panels = b * h * dv.div_ceil(recurrence::PANEL);
         let width = match direct {
             false => dv.max(1),
-            true if panels < randla::parallel::num_threads() => recurrence::PANEL / 2,
+            true if panels < 2 * randla::parallel::num_threads() => recurrence::PANEL / 2,
             true => recurrence::PANEL,
         };
         let mut tasks = Vec::new();
