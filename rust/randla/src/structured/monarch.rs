@@ -248,24 +248,25 @@ fn all_finite<T: Real>(x: MatRef<'_, T>) -> bool {
         #[inline(always)]
         || {
             let mut lanes = [T::ZERO; 8];
-            for i in 0..x.nrows() {
-                if x.col_stride() == 1 {
-                    // SAFETY: with unit column stride, row i holds ncols
-                    // contiguous elements.
-                    let row = unsafe { std::slice::from_raw_parts(x.ptr_at(i, 0), x.ncols()) };
-                    let chunks = row.chunks_exact(8);
-                    for &v in chunks.remainder() {
-                        lanes[0] += v * T::ZERO;
-                    }
-                    for chunk in chunks {
-                        for l in 0..8 {
-                            lanes[l] += chunk[l] * T::ZERO;
+            match x.try_as_row_major() {
+                Some(rows) => {
+                    for i in 0..rows.nrows() {
+                        let chunks = rows.row(i).as_slice().chunks_exact(8);
+                        for &v in chunks.remainder() {
+                            lanes[0] += v * T::ZERO;
+                        }
+                        for chunk in chunks {
+                            for l in 0..8 {
+                                lanes[l] += chunk[l] * T::ZERO;
+                            }
                         }
                     }
-                } else {
-                    for j in 0..x.ncols() {
-                        let v = x[(i, j)];
-                        lanes[0] += v * T::ZERO;
+                }
+                None => {
+                    for i in 0..x.nrows() {
+                        for j in 0..x.ncols() {
+                            lanes[0] += x[(i, j)] * T::ZERO;
+                        }
                     }
                 }
             }
@@ -419,7 +420,7 @@ impl<'a, T: Real> Monarch<'a, T> {
         let nonfinite = std::sync::atomic::AtomicBool::new(false);
         let run_chunk = |bufs: &mut (Mat<T>, Vec<T>),
                          rows: std::ops::Range<usize>,
-                         mut y: MatMut<'_, T>,
+                         y: MatMut<'_, T>,
                          par: Par| {
             let (mid, out) = bufs;
             if mid.nrows() != rows.len() {
@@ -435,11 +436,11 @@ impl<'a, T: Real> Monarch<'a, T> {
             let width = l * s;
             if staged_in {
                 out.resize(rows.len() * width, T::ZERO);
+                let xr = xc
+                    .try_as_row_major()
+                    .expect("staged_in: unit column stride");
                 for (i, dst) in out.chunks_exact_mut(width).enumerate() {
-                    // SAFETY: x's column stride is 1, so row i holds `width`
-                    // contiguous elements.
-                    let src = unsafe { std::slice::from_raw_parts(xc.ptr_at(i, 0), width) };
-                    transpose_into(src, dst, s, l, false);
+                    transpose_into(xr.row(i).as_slice(), dst, s, l, false);
                 }
                 first.run(
                     MatRef::from_row_major_slice(out, rows.len(), width),
@@ -456,13 +457,11 @@ impl<'a, T: Real> Monarch<'a, T> {
                     MatMut::from_row_major_slice_mut(out, rows.len(), width),
                     par,
                 );
+                let mut yr = y
+                    .try_as_row_major_mut()
+                    .expect("staged: unit column stride");
                 for (i, src) in out.chunks_exact(width).enumerate() {
-                    // SAFETY: y's column stride is 1, so row i holds `width`
-                    // contiguous elements.
-                    let dst = unsafe {
-                        std::slice::from_raw_parts_mut(y.rb_mut().ptr_inbounds_at_mut(i, 0), width)
-                    };
-                    transpose_into(src, dst, l, s, stream);
+                    transpose_into(src, yr.rb_mut().row_mut(i).as_slice_mut(), l, s, stream);
                 }
                 if stream {
                     store_fence();
