@@ -297,22 +297,32 @@ fn delta_rule_typed<T: Real + Element>(
             }
         }
         randla::parallel::install(|| {
+            // beta and gate of each (batch, head), gathered once for all of
+            // the head's panels.
+            let strided = |data: &[T], len: usize, bh: usize| -> Vec<T> {
+                let (bi, hi) = (bh / h, bh % h);
+                (0..len).map(|i| data[(bi * len + i) * h + hi]).collect()
+            };
+            let betas: Vec<Vec<T>> = (0..b * h)
+                .into_par_iter()
+                .map(|bh| strided(bd, steps, bh))
+                .collect();
+            let gates: Option<Vec<Vec<T>>> = gd.map(|g| {
+                (0..b * h)
+                    .into_par_iter()
+                    .map(|bh| strided(g, t, bh))
+                    .collect()
+            });
             tasks
                 .into_par_iter()
                 .map(|(bh, c0, s, o)| -> randla::Result<()> {
-                    let (bi, hi) = (bh / h, bh % h);
-                    let rows = |data, len, width| head_rows(data, (bi, hi, h), len, width);
-                    let strided = |data: &'_ [T], len: usize| -> Vec<T> {
-                        (0..len).map(|i| data[(bi * len + i) * h + hi]).collect()
-                    };
-                    let beta = strided(bd, steps);
-                    let gate = gd.map(|g| strided(g, t));
+                    let rows = |data, len, width| head_rows(data, (bh / h, bh % h, h), len, width);
                     let seq = Sequence {
                         q: rows(qd, t, dk),
                         k: rows(kd, steps, dk),
                         v: rows(vd, steps, dv).subcols(c0, s.ncols()),
-                        beta: &beta,
-                        gate: gate.as_deref(),
+                        beta: &betas[bh],
+                        gate: gates.as_ref().map(|g| g[bh].as_slice()),
                         n_h,
                     };
                     if direct {
