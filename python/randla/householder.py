@@ -317,9 +317,9 @@ def delta_rule(
     ``S^T q``. Columns of ``S`` evolve independently, so the state runs in
     panels of 32 columns (8 or 16 for narrower states, 16 when there would
     be fewer than two panels per thread) that stay in L1 for the whole
-    sequence and run in parallel. This does the recurrence's own ``(2 + 1/n_h) K V``
-    multiply-adds per sub-step and is the faster form on a CPU while a panel
-    fits in L1.
+    sequence and run in parallel. This does the recurrence's own
+    ``(2 + 1/n_h) K V`` multiply-adds per sub-step and is the faster form on
+    a CPU while a panel fits in L1.
 
     *Chunked* (longer keys): within a chunk of ``L = chunk_size * n_h``
     sub-steps, the new values
