@@ -88,6 +88,84 @@ def test_ill_conditioned_sketch_precondition(cond: float, sketch: str) -> None:
     assert res.iterations <= 60
 
 
+@pytest.mark.parametrize(
+    ("cond", "expected"),
+    [(1.0, "qr+cholesky"), (1e6, "qr+cholesky"), (1e7, "qr+cholesky"), (1e10, "qr")],
+)
+def test_gram_refinement_runs_while_the_sketch_is_moderately_conditioned(
+    cond: float, expected: str
+) -> None:
+    # A dense tall A gets the sketch's R refined by the Cholesky factor of
+    # R^-T A^T A R^-1 when eps cond(R)^2 <= 0.1; beyond that (1e10) the
+    # rounding of A^T A would swamp it and the sketch's R runs alone. Either
+    # way the answer is numpy's to the conditioning-limited accuracy, and the
+    # refined preconditioner needs a handful of iterations, not dozens.
+    A, b = conditioned_problem(20000, 40, cond, seed=21)
+    ref = numpy_lstsq(A, b)
+    res = rl.lstsq(A, b, rng=0)
+    assert res.method == "sketch_precondition"
+    assert res.preconditioner == expected
+    assert res.converged
+    assert relative_error(res.x, ref) <= 1e-13 * cond + 1e-10
+    optimum = np.linalg.norm(A @ ref - b)
+    assert np.linalg.norm(A @ res.x - b) <= optimum * (1 + 1e-10)
+    if expected == "qr+cholesky":
+        assert res.iterations <= 8
+    else:
+        assert res.iterations > 15  # what the refinement saves
+
+
+def test_gram_refinement_matches_the_unrefined_solution() -> None:
+    # The same problem through a sparse A (no Gram matrix: the sketch's QR
+    # alone) and a dense one (refined): both meet rtol, so they agree.
+    A, b = conditioned_problem(6000, 30, 1e4, seed=22)
+    B = np.stack([b, A @ np.arange(30.0)], axis=1)
+    dense = rl.lstsq(A, B, rng=3)
+    sparse = rl.lstsq(sp.csr_matrix(A), B, rng=3)
+    assert (dense.preconditioner, sparse.preconditioner) == ("qr+cholesky", "qr")
+    assert dense.iterations < sparse.iterations
+    assert relative_error(dense.x, sparse.x) <= 1e-10
+    assert relative_error(dense.x[:, 1], np.arange(30.0)) <= 1e-10  # consistent column
+    np.testing.assert_allclose(
+        dense.residual_norm, sparse.residual_norm, rtol=1e-10, atol=1e-12 * np.linalg.norm(B)
+    )
+
+
+def test_gram_refinement_is_skipped_when_it_does_not_pay() -> None:
+    # Forming A^T A costs about d / 16 passes over A: with a loose rtol the
+    # sketch's R alone needs fewer passes than that.
+    A, b = tall_problem(4000, 200, seed=23)
+    assert rl.lstsq(A, b, rng=0).preconditioner == "qr+cholesky"
+    loose = rl.lstsq(A, b, rtol=1e-3, rng=0)
+    assert loose.preconditioner == "qr"
+    assert loose.converged
+
+
+def test_preconditioner_of_rank_deficient_and_wide_problems() -> None:
+    rng = np.random.default_rng(24)
+    A = rng.standard_normal((2000, 5)) @ rng.standard_normal((5, 20))
+    b = rng.standard_normal(2000)
+    assert rl.lstsq(A, b, rng=0).preconditioner == "svd"
+    assert rl.lstsq(rng.standard_normal((2000, 20)), b, rng=0).preconditioner == "qr+cholesky"
+    wide = rng.standard_normal((10, 400))
+    assert rl.lstsq(wide, rng.standard_normal(10), rng=0).preconditioner == "qr"
+    assert rl.lstsq(A, b, method="direct").preconditioner is None
+    assert rl.lstsq(A, b, method="sketch_solve", rng=0).preconditioner is None
+
+
+def test_gram_refinement_on_any_thread_count() -> None:
+    # The thread count changes only the rounding of LSQR's sums (as on the
+    # unrefined path): the same preconditioner, iterations and solution.
+    A, b = conditioned_problem(40000, 60, 1e5, seed=25)
+    results = []
+    for threads in (1, 2, 3):
+        with rl.num_threads(threads):
+            results.append(rl.lstsq(A, b, rng=4))
+    assert all(r.preconditioner == "qr+cholesky" for r in results)
+    assert len({r.iterations for r in results}) == 1
+    assert all(relative_error(r.x, results[0].x) <= 1e-10 for r in results[1:])
+
+
 @pytest.mark.parametrize("method", ["sketch_precondition", "direct"])
 @pytest.mark.parametrize(
     ("n", "d", "r"),

@@ -117,7 +117,7 @@ def lstsq_solve(
     *,
     rtol: float = 1e-12,
     maxiter: int = 1000,
-) -> tuple[npt.NDArray[np.floating], list[float], int, list[bool], int]: ...
+) -> tuple[npt.NDArray[np.floating], list[float], int, list[bool], int, str | None]: ...
 def lowrank_range_finder(
     a: tuple[Any, ...],
     omega: npt.NDArray[np.floating],

@@ -11,7 +11,14 @@ use crate::convert::{by_float_dtype, mat_ref, to_numpy};
 use crate::error::run;
 use crate::krylov::Holder;
 
-type Answer<'py> = (Bound<'py, PyAny>, Vec<f64>, usize, Vec<bool>, usize);
+type Answer<'py> = (
+    Bound<'py, PyAny>,
+    Vec<f64>,
+    usize,
+    Vec<bool>,
+    usize,
+    Option<&'static str>,
+);
 
 #[allow(clippy::too_many_arguments)]
 fn solve<'py, T: Real + Element>(
@@ -79,6 +86,7 @@ fn solve<'py, T: Real + Element>(
         iterations,
         converged,
         rank,
+        preconditioner,
     } = outcome?;
     Ok((
         to_numpy(py, &x).into_any(),
@@ -86,10 +94,12 @@ fn solve<'py, T: Real + Element>(
         iterations,
         converged,
         rank,
+        preconditioner,
     ))
 }
 
-/// Least squares for `b` of shape (n, m); returns (x, residual_norm, iterations, converged, rank).
+/// Least squares for `b` of shape (n, m); returns (x, residual_norm, iterations, converged, rank,
+/// preconditioner).
 /// `sa`/`sb` are the sketches `S A`, `S b` (`S A^T` for "sketch_precondition_wide").
 #[pyfunction]
 #[pyo3(signature = (method, a, b, sa=None, sb=None, *, rtol=1e-12, maxiter=1000))]

@@ -99,6 +99,14 @@ impl<T: Real> TallFactor<T> {
         self.rank
     }
 
+    /// `R` (`q x q`, upper triangular) when the factorization is a QR.
+    pub fn r(&self) -> Option<MatRef<'_, T>> {
+        match &self.kind {
+            Kind::Qr(qr) => Some(qr.thin_R()),
+            Kind::Svd { .. } => None,
+        }
+    }
+
     /// `q`, the number of columns of the factored matrix.
     pub fn cols(&self) -> usize {
         self.cols
@@ -259,6 +267,132 @@ impl<T: Real> TallFactor<T> {
             }
         })
     }
+}
+
+/// A preconditioner `P` (`cols x rank`), applied as `P x` and `P^T x`.
+pub trait Preconditioner<T>: Sync {
+    /// Columns of `P`.
+    fn rank(&self) -> usize;
+    /// Rows of `P`.
+    fn cols(&self) -> usize;
+    /// `out (cols x m) = P x` for `x` of `rank x m`.
+    fn precondition(&self, x: MatRef<'_, T>, out: MatMut<'_, T>);
+    /// `out (rank x m) = P^T x` for `x` of `cols x m`.
+    fn precondition_transpose(&self, x: MatRef<'_, T>, out: MatMut<'_, T>);
+}
+
+impl<T: Real> Preconditioner<T> for TallFactor<T> {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn precondition(&self, x: MatRef<'_, T>, out: MatMut<'_, T>) {
+        TallFactor::precondition(self, x, out)
+    }
+    fn precondition_transpose(&self, x: MatRef<'_, T>, out: MatMut<'_, T>) {
+        TallFactor::precondition_transpose(self, x, out)
+    }
+}
+
+/// `P = R^{-1}` for a nonsingular upper triangular `R`.
+pub struct UpperInverse<T>(pub Mat<T>);
+
+impl<T: Real> Preconditioner<T> for UpperInverse<T> {
+    fn rank(&self) -> usize {
+        self.0.ncols()
+    }
+    fn cols(&self) -> usize {
+        self.0.nrows()
+    }
+    fn precondition(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
+        out.copy_from(x);
+        solve_upper_triangular_in_place(self.0.as_ref(), out, crate::parallel::faer_par());
+    }
+    fn precondition_transpose(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
+        out.copy_from(x);
+        solve_lower_triangular_in_place(self.0.transpose(), out, crate::parallel::faer_par());
+    }
+}
+
+/// The lower triangle of `A^T D^2 A` (`d x d`, the strict upper triangle
+/// zero) for `a` (`n x d`) and `D = diag(scale)` (the identity for `None`).
+/// Rows are split into at most 32 groups, fixed by the shape (each group's
+/// partial product is formed in order by faer's triangular product, half
+/// the flops of a full one, and the partials are summed in group order), so
+/// the result does not depend on the thread count. A scaled group is
+/// multiplied in cache-sized blocks of scaled rows.
+pub fn gram_lower<T: Real>(a: MatRef<'_, T>, scale: Option<&[f64]>) -> Mat<T> {
+    use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
+    use rayon::prelude::*;
+    let (n, d) = (a.nrows(), a.ncols());
+    if let Some(s) = scale {
+        assert_eq!(s.len(), n, "one scale per row");
+    }
+    // At most 32 partials and 64 MiB of them.
+    let groups = n
+        .div_ceil(1024)
+        .min(32)
+        .min((1usize << 23) / (d * d).max(1))
+        .max(1);
+    let ranges = crate::parallel::even_blocks(n, n.div_ceil(groups).max(1));
+    let lower = |g: MatMut<'_, T>, rows: MatRef<'_, T>, accum: Accum| {
+        tri_matmul(
+            g,
+            BlockStructure::TriangularLower,
+            accum,
+            rows.transpose(),
+            BlockStructure::Rectangular,
+            rows,
+            BlockStructure::Rectangular,
+            T::ONE,
+            faer::Par::Seq,
+        )
+    };
+    let partials: Vec<Mat<T>> = crate::parallel::install(|| {
+        ranges
+            .par_iter()
+            .map(|range| {
+                let mut g = Mat::<T>::zeros(d, d);
+                let Some(s) = scale else {
+                    lower(g.as_mut(), a.get(range.clone(), ..), Accum::Replace);
+                    return g;
+                };
+                let block = ((1usize << 15) / d.max(1)).clamp(64, 4096);
+                // Scaled rows as the columns of `buf` (contiguous copies).
+                let mut buf = Mat::<T>::zeros(d, block);
+                for (b, first) in range.clone().step_by(block).enumerate() {
+                    let rows = block.min(range.end - first);
+                    for t in 0..rows {
+                        let si = T::from_f64(s[first + t]);
+                        let row = a.row(first + t);
+                        let col = buf.col_as_slice_mut(t);
+                        match row.try_as_row_major() {
+                            Some(r) => {
+                                for (y, &v) in col.iter_mut().zip(r.as_slice()) {
+                                    *y = v * si;
+                                }
+                            }
+                            None => {
+                                for (j, y) in col.iter_mut().enumerate() {
+                                    *y = row[j] * si;
+                                }
+                            }
+                        }
+                    }
+                    let accum = if b == 0 { Accum::Replace } else { Accum::Add };
+                    lower(g.as_mut(), buf.as_ref().get(.., ..rows).transpose(), accum);
+                }
+                g
+            })
+            .collect()
+    });
+    let mut gram = Mat::<T>::zeros(d, d);
+    for p in partials {
+        gram += &p;
+    }
+    gram
 }
 
 /// Eigenvalues (ascending) and eigenvectors (columns) of the symmetric `g`,
@@ -665,6 +799,34 @@ mod tests {
         let r = m * x - b;
         let g = m.transpose() * &r;
         g.norm_max()
+    }
+
+    #[test]
+    fn gram_lower_matches_the_explicit_product() {
+        // Row counts below one group, a few groups, and not a multiple of
+        // the scaled block; row-major and column-major inputs.
+        for (n, d) in [(50usize, 7usize), (5000, 13), (70001, 5)] {
+            let a = Mat::from_fn(n, d, |i, j| (((i * 37 + j * 101) % 61) as f64 - 30.0) / 7.0);
+            let scale: Vec<f64> = (0..n).map(|i| 0.5 + (i % 5) as f64).collect();
+            let row_major: Vec<f64> = (0..n * d).map(|t| a[(t / d, t % d)]).collect();
+            let views = [a.as_ref(), MatRef::from_row_major_slice(&row_major, n, d)];
+            for view in views {
+                for s in [None, Some(&scale[..])] {
+                    let got = gram_lower(view, s);
+                    let da = Mat::from_fn(n, d, |i, j| a[(i, j)] * s.map_or(1.0, |s| s[i]));
+                    let want = da.transpose() * &da;
+                    for i in 0..d {
+                        for j in 0..d {
+                            let expect = if i >= j { want[(i, j)] } else { 0.0 };
+                            assert!(
+                                (got[(i, j)] - expect).abs() <= 1e-12 * want.norm_max(),
+                                "n {n} d {d} ({i}, {j})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

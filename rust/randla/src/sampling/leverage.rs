@@ -10,7 +10,8 @@ use faer::{Mat, MatRef};
 use crate::ensure;
 use crate::error::Result;
 use crate::factor::{
-    product_row_norms, spectral_norm_estimate, squared_row_norms, well_scaled, TallFactor,
+    gram_lower, product_row_norms, spectral_norm_estimate, squared_row_norms, well_scaled,
+    TallFactor,
 };
 use crate::krylov::Operator;
 use crate::Real;
@@ -98,7 +99,7 @@ impl<T: Real> Preconditioned<T> {
         use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
         let d = self.bt.nrows();
         crate::parallel::install(|| {
-            let gram = scaled_gram(&self.bt, scale);
+            let gram = gram_lower(self.bt.transpose(), scale);
             let l = Llt::new(gram.as_ref(), faer::Side::Lower).ok()?;
             let l = l.L();
             let diag: Vec<f64> = (0..d).map(|i| l[(i, i)].to_f64()).collect();
@@ -141,52 +142,6 @@ fn transposed_copy<T: Real>(a: MatRef<'_, T>) -> Mat<T> {
         }
     });
     bt
-}
-
-/// `B^T D^2 B` for `B` given as `bt = B^T` (`d x n`, each row of `B`
-/// contiguous) and `D = diag(scale)`: partial Gram matrices of fixed blocks
-/// of rows (a scaled copy of each block, in cache), summed in block order.
-fn scaled_gram<T: Real>(bt: &Mat<T>, scale: Option<&[f64]>) -> Mat<T> {
-    use faer::linalg::matmul::matmul;
-    use rayon::prelude::*;
-    let (d, n) = (bt.nrows(), bt.ncols());
-    let chunks = crate::parallel::even_blocks(n, ((1usize << 15) / d.max(1)).clamp(64, 4096));
-    let partials: Vec<Mat<T>> = chunks
-        .par_iter()
-        .map(|r| {
-            let block = bt.get(.., r.clone());
-            let mut g = Mat::<T>::zeros(d, d);
-            let scaled;
-            let y = match scale {
-                Some(s) => {
-                    let mut m = Mat::<T>::zeros(d, r.len());
-                    for (t, i) in r.clone().enumerate() {
-                        let si = T::from_f64(s[i]);
-                        for (y, &b) in m.col_as_slice_mut(t).iter_mut().zip(bt.col_as_slice(i)) {
-                            *y = b * si;
-                        }
-                    }
-                    scaled = m;
-                    scaled.as_ref()
-                }
-                None => block,
-            };
-            matmul(
-                g.as_mut(),
-                faer::Accum::Replace,
-                y,
-                y.transpose(),
-                T::ONE,
-                faer::Par::Seq,
-            );
-            g
-        })
-        .collect();
-    let mut gram = Mat::<T>::zeros(d, d);
-    for p in partials {
-        gram += &p;
-    }
-    gram
 }
 
 /// Exact leverage scores of `diag(scale) A` for many scalings of one `A`
