@@ -10,7 +10,7 @@ RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml p
 API_AREAS := conventions sketch krylov lowrank sampling dpp structured completion
 CHECK_API := $(firstword $(wildcard ../shared/tools/check_api.py) $(wildcard shared/tools/check_api.py))
 
-.PHONY: venv build demo test test-all test-rust test-python lint bench bench-quick docs clean
+.PHONY: venv build demo test test-all test-rust test-python test-docs lint bench bench-quick docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ build: $(BUILD_STAMP)
 demo: build
 	$(PY) -m randla demo
 
-test: build test-rust test-python
+test: build test-rust test-python test-docs
 
 test-rust:
 	cargo test --release -p randla
@@ -40,7 +40,12 @@ test-python: build
 	$(PY) -m pytest -q tests --doctest-modules python/randla || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest collected no tests" >&2; exit $$rc; }
 	@if [ -n "$(CHECK_API)" ]; then $(PY) $(CHECK_API) $(API_AREAS); else echo "check_api.py not found: skipped"; fi
 
-test-all: build test-rust
+# The user guide's examples (sphinx's doctest builder).
+test-docs: build
+	$(PIP) install --quiet sphinx numpydoc pydata-sphinx-theme
+	$(PY) -m sphinx -W --keep-going -q -b doctest docs docs/_build/doctest
+
+test-all: build test-rust test-docs
 	$(PY) -m pytest -q -m "slow or not slow" tests --doctest-modules python/randla
 
 lint: build

@@ -58,6 +58,26 @@ def test_approx_within_eps(eps: float) -> None:
         assert np.abs(tau / ref - 1).max() <= eps
 
 
+@pytest.mark.parametrize(
+    ("n", "d", "eps"),
+    [
+        (20_000, 2, 0.5),  # few columns: the largest of n errors, not d, sizes the sketch
+        (20_000, 10, 0.5),
+        (20_000, 300, 0.5),  # t < d: the JL matrix runs
+        (20_000, 150, 1.0),  # eps = 1, JL matrix
+    ],
+)
+def test_approx_within_eps_for_narrow_and_wide_matrices(n: int, d: int, eps: float) -> None:
+    # The earlier sizes (a sketch of 4 d / eps^2 rows, a JL matrix of
+    # 6 ln(n) / eps^2 columns) gave errors up to 1.2 eps at d = 10, 1.06 eps
+    # at d = 300 and 1.6 eps at eps = 1 on these matrices and seeds.
+    A = _coherent(n, d, seed=d)
+    ref = _numpy_leverage(A)
+    for seed in range(3):
+        tau = rl.leverage_scores(A, method="approx", eps=eps, rng=seed)
+        assert np.abs(tau / ref - 1).max() <= eps
+
+
 def test_approx_sparse_within_eps() -> None:
     A = sp.random(20_000, 30, density=0.05, format="csr", random_state=3) + sp.eye(20_000, 30)
     ref = _numpy_leverage(A.toarray())
