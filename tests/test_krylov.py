@@ -381,7 +381,11 @@ def test_least_squares_several_right_hand_sides_and_float32(method: str) -> None
     for c in range(3):
         one = solve(A, B[:, c], atol=1e-10, btol=1e-10)
         assert one.iterations == res.iterations[c]
-        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-10, atol=1e-12)
+        # One column may run the sliced (SELL) kernel, several the CSR kernel in
+        # other row groups: the partial sums round differently, and after
+        # ~80 iterations the columns agree to about the solve's tolerance
+        # times cond(A), not bitwise (measured up to 4e-9 relative).
+        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-7, atol=1e-10)
     res32 = solve(A.astype(np.float32), B[:, 0].astype(np.float32), atol=1e-5, btol=1e-5)
     assert res32.x.dtype == np.float32
     np.testing.assert_allclose(res32.x, res.x[:, 0], rtol=0, atol=1e-3 * np.abs(res.x[:, 0]).max())

@@ -11,8 +11,13 @@ use crate::Real;
 /// Rows per block.
 pub const BLOCK: usize = 4096;
 /// Rows per piece when a product's dot products are taken piece by piece (a
-/// multiple of eight, see [`add_lanes`]).
+/// multiple of [`DOT_LANES`], see [`add_lanes`]).
 const DOT_PIECE: usize = 256;
+/// Lanes of a dot product: row `i` goes into lane `i % DOT_LANES`. Four
+/// registers of eight: a single register's sums wait on each other (the
+/// adder's latency), which ran at a third of this speed.
+const DOT_LANES: usize = 32;
+const _: () = assert!(DOT_LANES == 32, "add_lanes keeps four registers of eight");
 /// Below this many elements a pass runs on the calling thread.
 const PARALLEL_ELEMS: usize = 1 << 14;
 
@@ -63,22 +68,23 @@ fn sum_into<T: Real>(z: &mut [T], parts: Vec<Vec<T>>) {
     }
 }
 
-/// Per-block column dot products, accumulated in f64 in eight lanes (row `i`
-/// into lane `i % 8`, the lanes summed in order, then the last `rows % 8` rows):
+/// Per-block column dot products, accumulated in f64 in [`DOT_LANES`] lanes
+/// (row `i` into lane `i % DOT_LANES`, the lanes summed in order, then the
+/// last `rows % DOT_LANES` rows):
 /// the same order for every `m`, so each column of a block solve rounds exactly
 /// like a single solve. Public for the product epilogues of other modules,
 /// which run one block inside their own [`crate::simd::dispatch`].
 #[inline(always)]
 pub fn block_dots<T: Real>(x: &[T], y: &[T], m: usize) -> Vec<f64> {
-    let mut lanes = vec![0.0f64; 8 * m];
+    let mut lanes = vec![0.0f64; DOT_LANES * m];
     let (xr, yr) = add_lanes(&mut lanes, x, y, m);
     finish_lanes(&lanes, xr, yr, m)
 }
 
-/// [`block_dots`] in pieces: adds the whole eight-row chunks of `x` and `y`
+/// [`block_dots`] in pieces: adds the whole [`DOT_LANES`]-row chunks of `x` and `y`
 /// to `lanes` (`lanes[l * m + c]`: lane `l` of column `c`, so a chunk is one
 /// contiguous, vectorized pass) and returns the rows left over. Calls on
-/// consecutive pieces whose lengths are multiples of eight rows, then
+/// consecutive pieces whose lengths are multiples of [`DOT_LANES`] rows, then
 /// [`finish_lanes`], give exactly [`block_dots`] of the whole.
 #[inline(always)]
 fn add_lanes<'a, T: Real>(
@@ -87,18 +93,25 @@ fn add_lanes<'a, T: Real>(
     y: &'a [T],
     m: usize,
 ) -> (&'a [T], &'a [T]) {
-    let (xc, yc) = (x.chunks_exact(8 * m), y.chunks_exact(8 * m));
+    let (xc, yc) = (x.chunks_exact(DOT_LANES * m), y.chunks_exact(DOT_LANES * m));
     let (xr, yr) = (xc.remainder(), yc.remainder());
     if m == 1 {
-        // The eight lanes in registers (through memory, each chunk would
-        // wait on the previous chunk's stores).
-        let mut acc: [f64; 8] = lanes.try_into().expect("eight lanes");
+        // The lanes in four registers of eight, each its own variable (as
+        // one array they went through memory, and each chunk waited on the
+        // previous chunk's stores).
+        let load = |c: usize| -> [f64; 8] { lanes[c * 8..c * 8 + 8].try_into().expect("8 lanes") };
+        let (mut a0, mut a1, mut a2, mut a3) = (load(0), load(1), load(2), load(3));
         for (a, b) in xc.zip(yc) {
             for l in 0..8 {
-                acc[l] += a[l].to_f64() * b[l].to_f64();
+                a0[l] += a[l].to_f64() * b[l].to_f64();
+                a1[l] += a[8 + l].to_f64() * b[8 + l].to_f64();
+                a2[l] += a[16 + l].to_f64() * b[16 + l].to_f64();
+                a3[l] += a[24 + l].to_f64() * b[24 + l].to_f64();
             }
         }
-        lanes.copy_from_slice(&acc);
+        for (c, acc) in [a0, a1, a2, a3].iter().enumerate() {
+            lanes[c * 8..c * 8 + 8].copy_from_slice(acc);
+        }
         return (xr, yr);
     }
     for (a, b) in xc.zip(yc) {
@@ -113,7 +126,7 @@ fn add_lanes<'a, T: Real>(
 #[inline(always)]
 fn finish_lanes<T: Real>(lanes: &[f64], xr: &[T], yr: &[T], m: usize) -> Vec<f64> {
     let mut s: Vec<f64> = (0..m)
-        .map(|c| (0..8).map(|l| lanes[l * m + c]).sum::<f64>())
+        .map(|c| (0..DOT_LANES).map(|l| lanes[l * m + c]).sum::<f64>())
         .collect();
     for (a, b) in xr.chunks_exact(m).zip(yr.chunks_exact(m)) {
         for c in 0..m {
@@ -550,7 +563,7 @@ pub fn diagonal_times_then<T: Real>(
             let first = b * BLOCK;
             if let (None, true) = (then, dot) {
                 // The dot products of each piece of rows while it is in cache.
-                let mut lanes = vec![0.0f64; 8 * m];
+                let mut lanes = vec![0.0f64; DOT_LANES * m];
                 let rows = yb.len() / m;
                 let mut left = (&[][..], &[][..]);
                 for start in (0..rows).step_by(DOT_PIECE) {
@@ -601,6 +614,19 @@ fn diagonal_rows_with<'a, T: Real, V: Copy + 'a>(
     let lo = interior.start.clamp(rows.start, rows.end);
     let hi = interior.end.clamp(lo, rows.end);
     for i in (rows.start..lo).chain(hi..rows.end) {
+        if m == 1 {
+            // The same sum in a register (this loop ran at a tenth of the
+            // interior rows' speed through memory).
+            let mut s = T::ZERO;
+            for (d, &off) in a.offsets().iter().enumerate() {
+                let j = i as isize + off;
+                if j >= 0 && (j as usize) < a.ncols() {
+                    s += lift(diagonal(d)[i]) * x[j as usize];
+                }
+            }
+            yb[i - first] = s;
+            continue;
+        }
         let yr = &mut yb[(i - first) * m..(i - first + 1) * m];
         yr.fill(T::ZERO);
         for (d, &off) in a.offsets().iter().enumerate() {
@@ -628,9 +654,32 @@ fn diagonal_rows_with<'a, T: Real, V: Copy + 'a>(
     let diagonals = &table[..a.offsets().len()];
     let yi = &mut yb[(lo - first) * m..(hi - first) * m];
     if m == 1 {
-        // Eight rows per step, the sums in registers.
-        let mut chunks = yi.chunks_exact_mut(LANES);
+        // Thirty-two rows per step in four independent sums of eight (one
+        // sum's additions wait on each other: a single chain of eight-row
+        // sums ran at the adder's latency, a third of this speed), then
+        // eight rows per step, the sums in registers.
+        const WIDE: usize = 4 * LANES;
+        let mut wide = yi.chunks_exact_mut(WIDE);
         let mut t = 0;
+        for yc in &mut wide {
+            let mut acc = [[T::ZERO; LANES]; 4];
+            for &(v, off) in diagonals {
+                let j = ((lo + t) as isize + off) as usize;
+                let v: &[V; WIDE] = v[t..t + WIDE].try_into().expect("32 rows");
+                // SAFETY: j + WIDE <= x.len() (interior rows, see above).
+                let xs = unsafe { x.get_unchecked(j..j + WIDE) };
+                for (c, a) in acc.iter_mut().enumerate() {
+                    for (l, s) in a.iter_mut().enumerate() {
+                        *s += lift(v[c * LANES + l]) * xs[c * LANES + l];
+                    }
+                }
+            }
+            for (c, a) in acc.iter().enumerate() {
+                yc[c * LANES..(c + 1) * LANES].copy_from_slice(a);
+            }
+            t += WIDE;
+        }
+        let mut chunks = wide.into_remainder().chunks_exact_mut(LANES);
         for yc in &mut chunks {
             let mut acc = [T::ZERO; LANES];
             for &(v, off) in diagonals {
