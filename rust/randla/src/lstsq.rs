@@ -270,9 +270,10 @@ const REFINE_LIMIT: f64 = 0.1;
 
 /// Whether forming the Gram matrix of a dense `A` (`n x d`, sketch of `k`
 /// rows) costs less than the LSQR iterations it saves. A Gram matrix takes
-/// `n d^2` flops, about `d / 16` passes over `A` at a GEMM rate 8 to 16
-/// times the memory bandwidth in f64 words (measured: 110 ms against
-/// 11.5 ms a pass for 200000 x 200 on two cores); LSQR preconditioned by
+/// `n d^2` flops against `n d` words read by a pass over `A`: `d / r`
+/// passes for a GEMM rate `r` times the bandwidth in f64 words (measured
+/// 110 ms against 11.5 ms a pass for 200000 x 200 on two cores, `r` about
+/// 21; `r = 16` is taken, erring towards the plain path); LSQR preconditioned by
 /// the sketch alone converges by a factor about `sqrt(d / k)` per iteration
 /// (the distortion of the sketch), refined by about `1e-2`.
 fn gram_pays(n: usize, d: usize, k: usize, rtol: f64) -> bool {
