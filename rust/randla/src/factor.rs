@@ -181,22 +181,7 @@ impl<T: Real> TallFactor<T> {
     /// `R x` for QR, `U_r^T b` for the SVD.
     pub fn solve_preconditioned(&self, b: MatRef<'_, T>) -> Mat<T> {
         match &self.kind {
-            Kind::Qr(qr) => {
-                let x = self.solve(b);
-                let mut y = Mat::zeros(self.cols, b.ncols());
-                faer::linalg::matmul::triangular::matmul(
-                    y.as_mut(),
-                    faer::linalg::matmul::triangular::BlockStructure::Rectangular,
-                    Accum::Replace,
-                    qr.thin_R(),
-                    faer::linalg::matmul::triangular::BlockStructure::TriangularUpper,
-                    x.as_ref(),
-                    faer::linalg::matmul::triangular::BlockStructure::Rectangular,
-                    T::ONE,
-                    faer::Par::Seq,
-                );
-                y
-            }
+            Kind::Qr(qr) => upper_times(qr.thin_R(), self.solve(b).as_ref()),
             Kind::Svd { u, .. } => {
                 let mut ub = Mat::zeros(self.rank, b.ncols());
                 let par = crate::parallel::faer_par();
@@ -267,6 +252,24 @@ impl<T: Real> TallFactor<T> {
             }
         })
     }
+}
+
+/// `u x` for an upper triangular `u` (its strict lower triangle is not read).
+pub fn upper_times<T: Real>(u: MatRef<'_, T>, x: MatRef<'_, T>) -> Mat<T> {
+    use faer::linalg::matmul::triangular::{matmul, BlockStructure};
+    let mut y = Mat::zeros(u.nrows(), x.ncols());
+    matmul(
+        y.as_mut(),
+        BlockStructure::Rectangular,
+        Accum::Replace,
+        u,
+        BlockStructure::TriangularUpper,
+        x,
+        BlockStructure::Rectangular,
+        T::ONE,
+        faer::Par::Seq,
+    );
+    y
 }
 
 /// A preconditioner `P` (`cols x rank`), applied as `P x` and `P^T x`.
