@@ -1304,7 +1304,12 @@ def w20_cg_block(ctx: Context) -> list[Row]:
             target=">=4x; <=1.3x floor",
             min_ratio=4.0,
             floor_s=floor_s,
-            floor_name=f"{per_it / 1e6:.0f} MB/it at {read_bandwidth(ctx) / 1e9:.1f} GB/s",
+            # The block's passes from memory; randla runs these columns one
+            # after another, each in cache, so it can go below this floor.
+            floor_name=(
+                f"block from memory: {per_it / 1e6:.0f} MB/it at "
+                f"{read_bandwidth(ctx) / 1e9:.1f} GB/s"
+            ),
             max_floor_ratio=1.3,
             accuracy=f"iterations within {100 * worst:.1f}% of scipy's per column; single run",
         )

@@ -135,18 +135,48 @@ def test_cg_float32() -> None:
     assert rl.krylov.cg(A.astype(np.float64), b).x.dtype == np.float64
 
 
+def _never(info: rl.krylov.IterationInfo) -> bool:
+    """A callback that never stops: it keeps a solve on block products (see `_both_paths`)."""
+    return False
+
+
+def _both_paths(solve: Callable[..., Any], A: Any, B: np.ndarray, **kw: Any) -> list[Any]:
+    """The solve of the block B on both paths: one column at a time (a sparse A,
+    fewer than eight columns, no callback) and block products (a callback
+    watches every column's iterations together, so it keeps the block)."""
+    return [solve(A, B, **kw), solve(A, B, callback=_never, **kw)]
+
+
 def test_several_right_hand_sides_equal_separate_solves() -> None:
     A = poisson2d(20)
     B = np.random.default_rng(3).standard_normal((A.shape[0], 4))
-    B[:, 2] *= 1e-3  # a column with another scale converges on its own schedule
-    res = rl.krylov.cg(A, B, rtol=1e-9)
-    assert res.x.shape == B.shape and res.residual_history.shape[1] == 4
-    assert res.converged.all() and res.info.tolist() == [0, 0, 0, 0]
-    for c in range(4):
-        one = rl.krylov.cg(A, B[:, c], rtol=1e-9)
-        assert one.iterations == res.iterations[c]
-        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(res.residual_norm[c], one.residual_norm, rtol=1e-8)
+    B[:, 2] += 1e2  # a column with a smooth part converges on its own schedule
+    by_columns, block = _both_paths(rl.krylov.cg, A, B, rtol=1e-9)
+    for res in (by_columns, block):
+        assert res.x.shape == B.shape and res.residual_history.shape[1] == 4
+        assert res.converged.all() and res.info.tolist() == [0, 0, 0, 0]
+        for c in range(4):
+            one = rl.krylov.cg(A, B[:, c], rtol=1e-9)
+            assert one.iterations == res.iterations[c]
+            np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(res.residual_norm[c], one.residual_norm, rtol=1e-8)
+    assert len(set(block.iterations.tolist())) > 1
+    # A column's norms stay at their last value once it stops, on both paths.
+    np.testing.assert_allclose(by_columns.residual_history, block.residual_history, rtol=1e-8)
+
+
+def test_wide_blocks_run_by_columns_where_a_column_fits_in_cache() -> None:
+    # 16 columns of 65,536 unknowns: CG's four blocks take 32 MiB, above the
+    # cache budget, while a column's take 2 MiB; with a callback, the block runs.
+    A = poisson2d(256)
+    B = np.random.default_rng(5).standard_normal((A.shape[0], 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rl.ConvergenceWarning)
+        by_columns, block = _both_paths(rl.krylov.cg, A, B, rtol=1e-12, maxiter=40)
+    # Products by diagonals sum in the same order for every column count.
+    assert np.array_equal(by_columns.x, block.x)
+    assert np.array_equal(by_columns.residual_history, block.residual_history)
+    assert by_columns.info.tolist() == block.info.tolist() == [40] * 16
 
 
 def test_x0_is_used() -> None:
@@ -377,15 +407,15 @@ def test_least_squares_several_right_hand_sides_and_float32(method: str) -> None
     solve = getattr(rl.krylov, method)
     A, dense = _rectangular("csr")
     B = np.random.default_rng(15).standard_normal((600, 3))
-    res = solve(A, B, atol=1e-10, btol=1e-10)
-    for c in range(3):
-        one = solve(A, B[:, c], atol=1e-10, btol=1e-10)
-        assert one.iterations == res.iterations[c]
-        # One column may run the sliced (SELL) kernel, several the CSR kernel in
-        # other row groups: the partial sums round differently, and after
-        # ~80 iterations the columns agree to about the solve's tolerance
-        # times cond(A), not bitwise (measured up to 4e-9 relative).
-        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-7, atol=1e-10)
+    for res in _both_paths(solve, A, B, atol=1e-10, btol=1e-10):
+        for c in range(3):
+            one = solve(A, B[:, c], atol=1e-10, btol=1e-10)
+            assert one.iterations == res.iterations[c]
+            # One column may run the sliced (SELL) kernel, several the CSR kernel
+            # in other row groups: the partial sums round differently, and after
+            # ~80 iterations the columns agree to about the solve's tolerance
+            # times cond(A), not bitwise (measured up to 4e-9 relative).
+            np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-7, atol=1e-10)
     res32 = solve(A.astype(np.float32), B[:, 0].astype(np.float32), atol=1e-5, btol=1e-5)
     assert res32.x.dtype == np.float32
     np.testing.assert_allclose(res32.x, res.x[:, 0], rtol=0, atol=1e-3 * np.abs(res.x[:, 0]).max())
@@ -403,12 +433,12 @@ def test_least_squares_from_x0_match_scipy_per_column(method: str, kind: str) ->
     rng = np.random.default_rng(21)
     B = rng.standard_normal((600, 3))
     X0 = rng.standard_normal((80, 3))
-    res = solve(A, B, x0=X0, atol=1e-10, btol=1e-10)
-    for c in range(3):
-        ref = reference(dense, B[:, c], x0=X0[:, c], atol=1e-10, btol=1e-10)
-        scale = np.abs(ref[0]).max()
-        np.testing.assert_allclose(res.x[:, c], ref[0], rtol=0, atol=1e-8 * scale)
-        assert abs(int(res.iterations[c]) - int(ref[2])) <= 1
+    for res in _both_paths(solve, A, B, x0=X0, atol=1e-10, btol=1e-10):
+        for c in range(3):
+            ref = reference(dense, B[:, c], x0=X0[:, c], atol=1e-10, btol=1e-10)
+            scale = np.abs(ref[0]).max()
+            np.testing.assert_allclose(res.x[:, c], ref[0], rtol=0, atol=1e-8 * scale)
+            assert abs(int(res.iterations[c]) - int(ref[2])) <= 1
 
 
 @pytest.mark.parametrize("method", sorted(LEAST_SQUARES))
@@ -497,11 +527,11 @@ def test_bicgstab_matches_scipy(make: Callable[[], Any]) -> None:
 def test_bicgstab_several_right_hand_sides() -> None:
     A = convection_diffusion(30)
     B = np.random.default_rng(22).standard_normal((900, 3))
-    res = rl.krylov.bicgstab(A, B, rtol=1e-9)
-    for c in range(3):
-        one = rl.krylov.bicgstab(A, B[:, c], rtol=1e-9)
-        assert one.iterations == res.iterations[c]
-        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-9, atol=1e-12)
+    for res in _both_paths(rl.krylov.bicgstab, A, B, rtol=1e-9):
+        for c in range(3):
+            one = rl.krylov.bicgstab(A, B[:, c], rtol=1e-9)
+            assert one.iterations == res.iterations[c]
+            np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-9, atol=1e-12)
 
 
 def test_bicgstab_breakdown_is_reported() -> None:
@@ -570,11 +600,11 @@ def test_fgmres_handles_a_changing_preconditioner() -> None:
 def test_gmres_several_right_hand_sides_and_callback() -> None:
     A = convection_diffusion(30)
     B = np.random.default_rng(33).standard_normal((900, 3))
-    res = rl.krylov.gmres(A, B, rtol=1e-9, restart=20)
-    for c in range(3):
-        one = rl.krylov.gmres(A, B[:, c], rtol=1e-9, restart=20)
-        assert one.iterations == res.iterations[c]
-        np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-8, atol=1e-11)
+    for res in _both_paths(rl.krylov.gmres, A, B, rtol=1e-9, restart=20):
+        for c in range(3):
+            one = rl.krylov.gmres(A, B[:, c], rtol=1e-9, restart=20)
+            assert one.iterations == res.iterations[c]
+            np.testing.assert_allclose(res.x[:, c], one.x, rtol=1e-8, atol=1e-11)
     seen: list[rl.krylov.IterationInfo] = []
 
     def watch(info: rl.krylov.IterationInfo) -> bool:
@@ -625,14 +655,14 @@ def test_minres_matches_scipy(make: Callable[[], Any]) -> None:
 def test_minres_shift_and_several_right_hand_sides() -> None:
     A = poisson2d(20)
     B = np.random.default_rng(42).standard_normal((400, 3))
-    res = rl.krylov.minres(A, B, rtol=1e-10, shift=0.7)
     shifted = A.toarray() - 0.7 * np.eye(400)
-    np.testing.assert_allclose(shifted @ res.x, B, atol=1e-8 * np.abs(B).max())
-    for c in range(3):
-        one = rl.krylov.minres(A, B[:, c], rtol=1e-10, shift=0.7)
-        # Block kernels sum in the same order for every column count: identical bits.
-        assert one.iterations == res.iterations[c]
-        assert np.array_equal(res.x[:, c], one.x)
+    for res in _both_paths(rl.krylov.minres, A, B, rtol=1e-10, shift=0.7):
+        np.testing.assert_allclose(shifted @ res.x, B, atol=1e-8 * np.abs(B).max())
+        for c in range(3):
+            one = rl.krylov.minres(A, B[:, c], rtol=1e-10, shift=0.7)
+            # Block kernels sum in the same order for every column count: identical bits.
+            assert one.iterations == res.iterations[c]
+            assert np.array_equal(res.x[:, c], one.x)
 
 
 def test_minres_indefinite_preconditioner_is_reported() -> None:

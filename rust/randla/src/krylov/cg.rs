@@ -29,7 +29,23 @@ pub fn cg<T: Real>(
 ) -> Result<Output<T>> {
     // The whole solve runs inside the pool: the many small parallel passes of
     // an iteration then cost no hand-off from outside.
-    crate::parallel::install(move || cg_in_pool(a, b, m, x0, precond, options, callback))
+    crate::parallel::install(move || {
+        // x, r, p, q and z
+        let vectors = (4 + usize::from(precond.is_some())) * a.shape().1;
+        if super::columns_pay(
+            a,
+            precond,
+            m,
+            vectors,
+            callback.is_some(),
+            super::COLUMN_BUDGET,
+        ) {
+            return super::by_columns(a.shape(), b, m, x0, |b, x0| {
+                cg_in_pool(a, b, 1, x0, precond, options, None)
+            });
+        }
+        cg_in_pool(a, b, m, x0, precond, options, callback)
+    })
 }
 
 fn cg_in_pool<T: Real>(
@@ -231,6 +247,61 @@ mod tests {
         for i in 0..n {
             assert!((one.x[i] - out.x[i * m + 1]).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn column_at_a_time_equals_the_block_solve() {
+        let n = 300;
+        let (indptr, idx, val) = laplacian(n);
+        let a = SparseOperator::new(SparseRef::Csr(
+            Compressed::new(n, n, &indptr, &idx, &val).unwrap(),
+        ));
+        let m = 3;
+        // Column 2 is an eigenvector of A: it stops long before the others.
+        let b: Vec<f64> = (0..n * m)
+            .map(|k| match k % m {
+                2 => (std::f64::consts::PI * (k / m + 1) as f64 / (n + 1) as f64).sin(),
+                _ => ((k * 37) % 17) as f64 - 8.0,
+            })
+            .collect();
+        let x0: Vec<f64> = (0..n * m)
+            .map(|k| {
+                if k % m == 2 {
+                    0.0
+                } else {
+                    (k % 5) as f64 * 0.1
+                }
+            })
+            .collect();
+        let opts = Options {
+            rtol: 1e-10,
+            atol: 0.0,
+            maxiter: 10 * n,
+        };
+        let block = crate::parallel::install(|| {
+            cg_in_pool(&a, &b, m, Some(&x0), None, opts, None).unwrap()
+        });
+        let by_columns = crate::parallel::install(|| {
+            crate::krylov::by_columns((n, n), &b, m, Some(&x0), |b, x0| {
+                cg_in_pool(&a, b, 1, x0, None, opts, None)
+            })
+            .unwrap()
+        });
+        assert!(block.iterations.iter().any(|&i| i != block.iterations[0]));
+        assert_eq!(block.iterations, by_columns.iterations);
+        assert_eq!(block.converged, by_columns.converged);
+        assert_eq!(block.info, by_columns.info);
+        // Products by diagonals and the dot products sum in the same order
+        // for every column count: the same bits, history included (a column
+        // keeps its last norm once it has stopped).
+        assert_eq!(block.x, by_columns.x);
+        assert_eq!(block.history, by_columns.history);
+        // The public entry takes the column path here (sparse A, m < 8).
+        let public = cg(&a, &b, m, Some(&x0), None, opts, None).unwrap();
+        assert_eq!(public.x, by_columns.x);
+        assert!(
+            crate::krylov::by_columns((n, n), &b[1..], m, None, |_, _| unreachable!()).is_err()
+        );
     }
 
     #[test]

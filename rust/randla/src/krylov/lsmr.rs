@@ -49,7 +49,24 @@ pub fn lsmr<T: Real>(
     options: LeastSquaresOptions,
     callback: Option<&mut Callback<'_, T>>,
 ) -> Result<Output<T>> {
-    crate::parallel::install(move || lsmr_in_pool(a, b, m, x0, options, callback))
+    crate::parallel::install(move || {
+        // u and A v; v, A^T u, h, h bar and x
+        let (rows, cols) = a.shape();
+        let vectors = 2 * rows + 5 * cols;
+        if super::columns_pay(
+            a,
+            None,
+            m,
+            vectors,
+            callback.is_some(),
+            super::COLUMN_BUDGET,
+        ) {
+            return super::by_columns(a.shape(), b, m, x0, |b, x0| {
+                lsmr_in_pool(a, b, 1, x0, options, None)
+            });
+        }
+        lsmr_in_pool(a, b, m, x0, options, callback)
+    })
 }
 
 fn lsmr_in_pool<T: Real>(

@@ -31,6 +31,16 @@ pub trait Operator<T: Real>: Sync {
         None
     }
 
+    /// About how many bytes of its own a product reads, for an operator
+    /// whose one-column products cost per column no more than its block
+    /// products (a sparse matrix): a solver with several right-hand sides
+    /// may then run them one at a time, in cache (see
+    /// [`super::columns_pay`]). `None` keeps block products: a dense matrix
+    /// (a block is one GEMM) or a user callable (one call per block).
+    fn stored_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// `y = A x` and the column dot products `x[:, c] . y[:, c]` for row-major
     /// blocks with `m` columns (square `A`); operators that can fuse the two
     /// passes override it.
@@ -295,6 +305,14 @@ fn rows_times<T: Real, I: Index>(
 impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
     fn shape(&self) -> (usize, usize) {
         (self.a.nrows(), self.a.ncols())
+    }
+    /// The stored values and indices and the index pointer, as given.
+    fn stored_bytes(&self) -> Option<usize> {
+        let major = match &self.a {
+            SparseRef::Csr(c) | SparseRef::Csc(c) => c.major(),
+        };
+        let (value, index) = (std::mem::size_of::<T>(), std::mem::size_of::<I>());
+        Some(self.a_nnz() * (value + index) + (major + 1) * index)
     }
     fn apply(&self, x: MatRef<'_, T>, mut y: MatMut<'_, T>) -> Result<()> {
         let m = x.ncols();
