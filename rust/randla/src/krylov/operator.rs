@@ -306,8 +306,17 @@ impl<T: Real, I: Index> Operator<T> for SparseOperator<'_, T, I> {
     fn shape(&self) -> (usize, usize) {
         (self.a.nrows(), self.a.ncols())
     }
-    /// The stored values and indices and the index pointer, as given.
+    /// By diagonals, the diagonals' values (at the width kept); otherwise the
+    /// stored values and indices and the index pointer, as given.
     fn stored_bytes(&self) -> Option<usize> {
+        if let Some(d) = self.diagonals() {
+            let width = if d.is_narrow() {
+                4
+            } else {
+                std::mem::size_of::<T>()
+            };
+            return Some(d.offsets().len() * d.nrows() * width);
+        }
         let major = match &self.a {
             SparseRef::Csr(c) | SparseRef::Csc(c) => c.major(),
         };
