@@ -22,19 +22,9 @@ pub fn bicgstab<T: Real>(
     crate::parallel::install(move || {
         // x, r, r~, p, v, t, p^ and s^
         let vectors = 8 * a.shape().1;
-        if super::columns_pay(
-            a,
-            precond,
-            m,
-            vectors,
-            callback.is_some(),
-            super::COLUMN_BUDGET,
-        ) {
-            return super::by_columns(a.shape(), b, m, x0, |b, x0| {
-                bicgstab_in_pool(a, b, 1, x0, precond, options, None)
-            });
-        }
-        bicgstab_in_pool(a, b, m, x0, precond, options, callback)
+        super::blocks_or_columns(a, precond, b, m, x0, vectors, callback, |b, m, x0, cb| {
+            bicgstab_in_pool(a, b, m, x0, precond, options, cb)
+        })
     })
 }
 

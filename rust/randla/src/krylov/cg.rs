@@ -32,19 +32,9 @@ pub fn cg<T: Real>(
     crate::parallel::install(move || {
         // x, r, p, q and z
         let vectors = (4 + usize::from(precond.is_some())) * a.shape().1;
-        if super::columns_pay(
-            a,
-            precond,
-            m,
-            vectors,
-            callback.is_some(),
-            super::COLUMN_BUDGET,
-        ) {
-            return super::by_columns(a.shape(), b, m, x0, |b, x0| {
-                cg_in_pool(a, b, 1, x0, precond, options, None)
-            });
-        }
-        cg_in_pool(a, b, m, x0, precond, options, callback)
+        super::blocks_or_columns(a, precond, b, m, x0, vectors, callback, |b, m, x0, cb| {
+            cg_in_pool(a, b, m, x0, precond, options, cb)
+        })
     })
 }
 

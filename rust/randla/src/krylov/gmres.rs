@@ -63,19 +63,9 @@ pub fn gmres<T: Real>(
     crate::parallel::install(move || {
         // the basis (twice, flexible), x, r, w, z and the update
         let vectors = (restart * (1 + usize::from(flexible)) + 6) * a.shape().1;
-        if super::columns_pay(
-            a,
-            precond,
-            m,
-            vectors,
-            callback.is_some(),
-            super::COLUMN_BUDGET,
-        ) {
-            return super::by_columns(a.shape(), b, m, x0, |b, x0| {
-                gmres_in_pool(a, b, 1, x0, precond, restart, flexible, options, None)
-            });
-        }
-        gmres_in_pool(a, b, m, x0, precond, restart, flexible, options, callback)
+        super::blocks_or_columns(a, precond, b, m, x0, vectors, callback, |b, m, x0, cb| {
+            gmres_in_pool(a, b, m, x0, precond, restart, flexible, options, cb)
+        })
     })
 }
 

@@ -51,21 +51,10 @@ pub fn lsmr<T: Real>(
 ) -> Result<Output<T>> {
     crate::parallel::install(move || {
         // u and A v; v, A^T u, h, h bar and x
-        let (rows, cols) = a.shape();
-        let vectors = 2 * rows + 5 * cols;
-        if super::columns_pay(
-            a,
-            None,
-            m,
-            vectors,
-            callback.is_some(),
-            super::COLUMN_BUDGET,
-        ) {
-            return super::by_columns(a.shape(), b, m, x0, |b, x0| {
-                lsmr_in_pool(a, b, 1, x0, options, None)
-            });
-        }
-        lsmr_in_pool(a, b, m, x0, options, callback)
+        let vectors = 2 * a.shape().0 + 5 * a.shape().1;
+        super::blocks_or_columns(a, None, b, m, x0, vectors, callback, |b, m, x0, cb| {
+            lsmr_in_pool(a, b, m, x0, options, cb)
+        })
     })
 }
 

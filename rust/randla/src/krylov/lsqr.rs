@@ -132,21 +132,10 @@ pub fn lsqr<T: Real>(
 ) -> Result<Output<T>> {
     crate::parallel::install(move || {
         // u and A v; v, A^T u, w and x
-        let (rows, cols) = a.shape();
-        let vectors = 2 * rows + 4 * cols;
-        if super::columns_pay(
-            a,
-            None,
-            m,
-            vectors,
-            callback.is_some(),
-            super::COLUMN_BUDGET,
-        ) {
-            return super::by_columns(a.shape(), b, m, x0, |b, x0| {
-                lsqr_in_pool(a, b, 1, x0, options, None)
-            });
-        }
-        lsqr_in_pool(a, b, m, x0, options, callback)
+        let vectors = 2 * a.shape().0 + 4 * a.shape().1;
+        super::blocks_or_columns(a, None, b, m, x0, vectors, callback, |b, m, x0, cb| {
+            lsqr_in_pool(a, b, m, x0, options, cb)
+        })
     })
 }
 

@@ -43,19 +43,9 @@ pub fn minres<T: Real>(
     crate::parallel::install(move || {
         // x, y, M b, r1, r2, v and three w
         let vectors = 9 * a.shape().1;
-        if super::columns_pay(
-            a,
-            precond,
-            m,
-            vectors,
-            callback.is_some(),
-            super::COLUMN_BUDGET,
-        ) {
-            return super::by_columns(a.shape(), b, m, x0, |b, x0| {
-                minres_in_pool(a, b, 1, x0, precond, shift, options, None)
-            });
-        }
-        minres_in_pool(a, b, m, x0, precond, shift, options, callback)
+        super::blocks_or_columns(a, precond, b, m, x0, vectors, callback, |b, m, x0, cb| {
+            minres_in_pool(a, b, m, x0, precond, shift, options, cb)
+        })
     })
 }
 

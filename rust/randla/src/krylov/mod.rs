@@ -9,9 +9,9 @@
 //! With a sparse `A` and no callback watching the iterations, the columns are
 //! solved one after another instead where that is faster ([`columns_pay`],
 //! [`by_columns`]): for fewer than eight columns, and where one column's
-//! vectors and `A` fit in cache but the whole block does not (the block's
-//! passes would stream from memory what one column keeps in cache; W20, 32
-//! columns of 250,000 unknowns: twice as fast).
+//! vectors and a no larger `A` fit in cache but the whole block does not (the
+//! block's passes would stream from memory what one column keeps in cache;
+//! W20, 32 columns of 250,000 unknowns: 2.3 times as fast).
 
 pub mod bicgstab;
 pub mod cg;
@@ -216,6 +216,26 @@ pub fn columns_pay<T: Real>(
     shared <= column
         && shared.saturating_add(column) <= budget
         && shared.saturating_add(column.saturating_mul(m)) > budget
+}
+
+/// Runs `solve(b, m, x0, callback)` on the whole block, or column by column
+/// where [`columns_pay`] (the solver's vectors take `vector_elems` entries).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn blocks_or_columns<'c, T: Real>(
+    a: &dyn Operator<T>,
+    precond: Option<&dyn Operator<T>>,
+    b: &[T],
+    m: usize,
+    x0: Option<&[T]>,
+    vector_elems: usize,
+    callback: Option<&mut Callback<'c, T>>,
+    mut solve: impl FnMut(&[T], usize, Option<&[T]>, Option<&mut Callback<'c, T>>) -> Result<Output<T>>,
+) -> Result<Output<T>> {
+    let watched = callback.is_some();
+    if columns_pay(a, precond, m, vector_elems, watched, COLUMN_BUDGET) {
+        return by_columns(a.shape(), b, m, x0, |b, x0| solve(b, 1, x0, None));
+    }
+    solve(b, m, x0, callback)
 }
 
 /// Solves the `m` columns of `b` (`rows x m`, row-major; `x0` of `cols x m`)
