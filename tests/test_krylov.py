@@ -165,6 +165,34 @@ def test_several_right_hand_sides_equal_separate_solves() -> None:
     np.testing.assert_allclose(by_columns.residual_history, block.residual_history, rtol=1e-8)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", ["plain", "x0", "maxiter"])
+def test_columns_and_block_agree_on_every_field(case: str, dtype: Any) -> None:
+    # A zero column (x = 0 at once), a start x0, an iteration limit (info and
+    # the warning per column): the two paths give the same bits and fields.
+    A = poisson2d(20).astype(dtype)
+    rng = np.random.default_rng(6)
+    B = rng.standard_normal((A.shape[0], 3)).astype(dtype)
+    B[:, 1] = 0
+    kw: dict[str, Any] = {
+        "plain": {},
+        "x0": {"x0": rng.standard_normal(B.shape).astype(dtype)},
+        "maxiter": {"maxiter": 5},
+    }[case]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        by_columns, block = _both_paths(rl.krylov.cg, A, B, **kw)
+    assert by_columns.x.dtype == block.x.dtype == dtype
+    assert np.array_equal(by_columns.x, block.x)
+    assert np.array_equal(by_columns.residual_history, block.residual_history)
+    for field in ("iterations", "info", "converged", "residual_norm"):
+        assert np.array_equal(getattr(by_columns, field), getattr(block, field)), field
+    assert by_columns.iterations[1] == 0 and not by_columns.x[:, 1].any()
+    messages = [str(w.message) for w in caught if issubclass(w.category, rl.ConvergenceWarning)]
+    # One warning per call, the same text from both paths.
+    assert len(messages) == (2 if case == "maxiter" else 0) and len(set(messages)) <= 1
+
+
 def test_wide_blocks_run_by_columns_where_a_column_fits_in_cache() -> None:
     # 16 columns of 65,536 unknowns: CG's four blocks take 32 MiB, above the
     # cache budget, while a column's take 2 MiB; with a callback, the block runs.
