@@ -269,8 +269,12 @@ def test_indefinite_matrix_breaks_down_with_warning() -> None:
     assert res.residual_history.shape == (res.iterations + 1,)
 
 
-def test_threads_give_identical_results() -> None:
-    A = poisson2d(120)  # several row blocks
+@pytest.mark.parametrize("form", ["diagonals", "rows"])
+def test_threads_give_identical_results(form: str) -> None:
+    # Several row blocks; by diagonals, and by rows (entries not in canonical
+    # order). On two threads the two columns run side by side, on one after
+    # each other: the same bits.
+    A = poisson2d(120) if form == "diagonals" else _unsorted_copy(poisson2d(120))
     B = np.random.default_rng(5).standard_normal((A.shape[0], 2))
     with rl.num_threads(1):
         one = rl.krylov.cg(A, B, rtol=1e-8)

@@ -271,12 +271,19 @@ mod tests {
         let block = crate::parallel::install(|| {
             cg_in_pool(&a, &b, m, Some(&x0), None, opts, None).unwrap()
         });
-        let by_columns = crate::parallel::install(|| {
-            crate::krylov::by_columns((n, n), &b, m, Some(&x0), |b, x0| {
-                cg_in_pool(&a, b, 1, x0, None, opts, None)
+        let columns = |side_by_side: bool| {
+            crate::parallel::install(|| {
+                crate::krylov::by_columns((n, n), &b, m, Some(&x0), side_by_side, |b, x0| {
+                    cg_in_pool(&a, b, 1, x0, None, opts, None)
+                })
+                .unwrap()
             })
-            .unwrap()
-        });
+        };
+        let by_columns = columns(false);
+        // Side by side, each column computes the same bits.
+        let side_by_side = columns(true);
+        assert_eq!(side_by_side.x, by_columns.x);
+        assert_eq!(side_by_side.history, by_columns.history);
         assert!(block.iterations.iter().any(|&i| i != block.iterations[0]));
         assert_eq!(block.iterations, by_columns.iterations);
         assert_eq!(block.converged, by_columns.converged);
@@ -290,7 +297,8 @@ mod tests {
         let public = cg(&a, &b, m, Some(&x0), None, opts, None).unwrap();
         assert_eq!(public.x, by_columns.x);
         assert!(
-            crate::krylov::by_columns((n, n), &b[1..], m, None, |_, _| unreachable!()).is_err()
+            crate::krylov::by_columns((n, n), &b[1..], m, None, false, |_, _| unreachable!())
+                .is_err()
         );
     }
 
