@@ -99,6 +99,14 @@ impl<T: Real> TallFactor<T> {
         self.rank
     }
 
+    /// `"qr"` or `"svd"`: how the matrix was factored.
+    pub fn method(&self) -> &'static str {
+        match &self.kind {
+            Kind::Qr(_) => "qr",
+            Kind::Svd { .. } => "svd",
+        }
+    }
+
     /// `R` (`q x q`, upper triangular) when the factorization is a QR.
     pub fn r(&self) -> Option<MatRef<'_, T>> {
         match &self.kind {

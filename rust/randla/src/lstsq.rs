@@ -253,10 +253,10 @@ pub fn sketch_precondition<T: Real>(
     )?;
     let mut x = Mat::zeros(d, m);
     p.precondition(view(&out.x, p.rank(), m), x.as_mut());
-    let kind = match (&refined, f.r()) {
-        (Some(_), _) => "qr+cholesky",
-        (None, Some(_)) => "qr",
-        (None, None) => "svd",
+    let kind = if refined.is_some() {
+        "qr+cholesky"
+    } else {
+        f.method()
     };
     finish(a, b, x, out, f.rank(), kind)
 }
@@ -415,8 +415,7 @@ pub fn sketch_precondition_wide<T: Real>(
     f.precondition_transpose(b, pb.as_mut());
     let out = preconditioned_lsqr(&LeftPreconditioned { a, f: &f }, pb.as_ref(), None, options)?;
     let x = view(&out.x, d, m).to_owned();
-    let kind = if f.r().is_some() { "qr" } else { "svd" };
-    finish(a, b, x, out, f.rank(), kind)
+    finish(a, b, x, out, f.rank(), f.method())
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 use super::golub_kahan::GolubKahan;
 use super::vectors::{axpby, column_norms};
 use super::{Callback, Operator, Output};
-use crate::ensure;
 use crate::error::Result;
 use crate::Real;
 
@@ -27,23 +26,9 @@ pub(crate) fn rectangular_start<T: Real>(
     m: usize,
     x0: Option<&[T]>,
 ) -> Result<(usize, Vec<T>)> {
-    let (rows, cols) = a.shape();
-    ensure!(
-        m >= 1 && b.len() == rows * m,
-        "b must hold nrows * m = {} values",
-        rows * m
-    );
-    let x = match x0 {
-        Some(x0) => {
-            ensure!(
-                x0.len() == cols * m,
-                "x0 must hold ncols * m = {} values",
-                cols * m
-            );
-            x0.to_vec()
-        }
-        None => vec![T::ZERO; cols * m],
-    };
+    let cols = a.shape().1;
+    super::check_blocks(a.shape(), b, m, x0)?;
+    let x = x0.map_or_else(|| vec![T::ZERO; cols * m], <[T]>::to_vec);
     Ok((cols, x))
 }
 

@@ -104,6 +104,29 @@ pub(crate) fn square_start<T: Real>(
     Ok((n, x))
 }
 
+/// Checks `b` (`rows x m`) and `x0` (`cols x m`) for an operator of shape
+/// `(rows, cols)`.
+pub(crate) fn check_blocks<T>(
+    (rows, cols): (usize, usize),
+    b: &[T],
+    m: usize,
+    x0: Option<&[T]>,
+) -> Result<()> {
+    ensure!(
+        m >= 1 && b.len() == rows * m,
+        "b must hold nrows * m = {} values",
+        rows * m
+    );
+    if let Some(x0) = x0 {
+        ensure!(
+            x0.len() == cols * m,
+            "x0 must hold ncols * m = {} values",
+            cols * m
+        );
+    }
+    Ok(())
+}
+
 /// `b - A x`, or `b` itself when there is no starting guess.
 pub(crate) fn initial_residual<T: Real>(
     a: &dyn Operator<T>,
@@ -189,6 +212,8 @@ pub const COLUMN_BUDGET: usize = 32 << 20;
 /// bytes than a column's vectors (where they take more, the block's one pass
 /// over them wins: LSQR on W19's matrix with 8 columns, 214 ms by blocks
 /// against 308 ms by columns).
+/// Returns, where they pay, the bytes of the operators and of one column's
+/// vectors (see [`column_bytes`]).
 pub fn columns_pay<T: Real>(
     a: &dyn Operator<T>,
     precond: Option<&dyn Operator<T>>,
@@ -196,19 +221,16 @@ pub fn columns_pay<T: Real>(
     vector_elems: usize,
     watched: bool,
     budget: usize,
-) -> bool {
+) -> Option<(usize, usize)> {
     if m < 2 || watched {
-        return false;
+        return None;
     }
-    let Some((shared, column)) = column_bytes(a, precond, vector_elems) else {
-        return false;
-    };
-    if m < 8 {
-        return true;
-    }
-    shared <= column
-        && shared.saturating_add(column) <= budget
-        && shared.saturating_add(column.saturating_mul(m)) > budget
+    let (shared, column) = column_bytes(a, precond, vector_elems)?;
+    let pays = m < 8
+        || (shared <= column
+            && shared.saturating_add(column) <= budget
+            && shared.saturating_add(column.saturating_mul(m)) > budget);
+    pays.then_some((shared, column))
 }
 
 /// The bytes of the sparse operators (`A` and `M`, see
@@ -253,8 +275,8 @@ pub(crate) fn blocks_or_columns<'c, T: Real>(
     solve: impl Fn(&[T], usize, Option<&[T]>, Option<&mut Callback<'c, T>>) -> Result<Output<T>> + Sync,
 ) -> Result<Output<T>> {
     let watched = callback.is_some();
-    if columns_pay(a, precond, m, vector_elems, watched, COLUMN_BUDGET) {
-        let (shared, column) = column_bytes(a, precond, vector_elems).expect("sparse operators");
+    if let Some((shared, column)) = columns_pay(a, precond, m, vector_elems, watched, COLUMN_BUDGET)
+    {
         let threads = rayon::current_num_threads().min(m);
         let side_by_side = threads > 1
             && shared.saturating_add(column.saturating_mul(threads)) <= SIDE_BY_SIDE_BUDGET;
@@ -280,18 +302,7 @@ pub fn by_columns<T: Real>(
     side_by_side: bool,
     solve: impl Fn(&[T], Option<&[T]>) -> Result<Output<T>> + Sync,
 ) -> Result<Output<T>> {
-    ensure!(
-        m >= 1 && b.len() == rows * m,
-        "b must hold nrows * m = {} values",
-        rows * m
-    );
-    if let Some(x0) = x0 {
-        ensure!(
-            x0.len() == cols * m,
-            "x0 must hold ncols * m = {} values",
-            cols * m
-        );
-    }
+    check_blocks((rows, cols), b, m, x0)?;
     let column =
         |v: &[T], len: usize, c: usize| -> Vec<T> { (0..len).map(|i| v[i * m + c]).collect() };
     let mut x = vec![T::ZERO; cols * m];
@@ -380,23 +391,26 @@ mod tests {
         let dense = DenseOperator(faer::MatRef::from_row_major_slice(&dense_values, n, n));
         let big = usize::MAX / 4;
         // One column, a callback, a dense matrix or preconditioner: the block.
-        assert!(!columns_pay(&a, None, 1, 4 * n, false, big));
-        assert!(!columns_pay(&a, None, 4, 4 * n, true, big));
-        assert!(!columns_pay(&dense, None, 4, 4 * n, false, big));
-        assert!(!columns_pay(&a, Some(&dense), 4, 4 * n, false, big));
+        assert!(columns_pay(&a, None, 1, 4 * n, false, big).is_none());
+        assert!(columns_pay(&a, None, 4, 4 * n, true, big).is_none());
+        assert!(columns_pay(&dense, None, 4, 4 * n, false, big).is_none());
+        assert!(columns_pay(&a, Some(&dense), 4, 4 * n, false, big).is_none());
         // Fewer than eight columns: one at a time, whatever the sizes.
-        assert!(columns_pay(&a, Some(&a), 7, 4 * n, false, 0));
+        assert_eq!(
+            columns_pay(&a, Some(&a), 7, 4 * n, false, 0),
+            Some((2 * stored, 4 * n * 8))
+        );
         // Eight or more: only where a column fits the budget and the block does not.
         let column = stored + 4 * n * 8;
-        assert!(columns_pay(&a, None, 8, 4 * n, false, column));
-        assert!(!columns_pay(&a, None, 8, 4 * n, false, column - 1));
+        assert!(columns_pay(&a, None, 8, 4 * n, false, column).is_some());
+        assert!(columns_pay(&a, None, 8, 4 * n, false, column - 1).is_none());
         let block = stored + 8 * 4 * n * 8;
-        assert!(!columns_pay(&a, None, 8, 4 * n, false, block));
-        assert!(columns_pay(&a, None, 8, 4 * n, false, block - 1));
+        assert!(columns_pay(&a, None, 8, 4 * n, false, block).is_none());
+        assert!(columns_pay(&a, None, 8, 4 * n, false, block - 1).is_some());
         // A matrix larger than a column's vectors keeps the block (its one
         // pass over the matrix serves every column).
         assert!(stored > 2 * n * 8);
-        assert!(!columns_pay(&a, None, 8, 2 * n, false, stored + 2 * n * 8));
-        assert!(columns_pay(&a, None, 7, 2 * n, false, stored + 2 * n * 8));
+        assert!(columns_pay(&a, None, 8, 2 * n, false, stored + 2 * n * 8).is_none());
+        assert!(columns_pay(&a, None, 7, 2 * n, false, stored + 2 * n * 8).is_some());
     }
 }
